@@ -1,0 +1,19 @@
+"""Flow of the ``ingest`` DVC stage: raw IXI T1 files -> data/interim/volumes.parquet."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from mrirecon.params import load_params
+from mrirecon.project import Layout, find_root
+from tasks.ingest import ingest_task, resolve_source_task
+
+
+@flow(name="ingest")
+def ingest_flow(source: str | None = None) -> dict:
+    """Resolve the data source and ingest every volume (bad files go to rejected.csv)."""
+    layout = Layout(find_root())
+    params = load_params(layout.params)
+    resolved = resolve_source_task(source, params.data.source, layout.raw_sample)
+    summary = ingest_task(resolved, layout.volumes, layout.rejected, params.data.limit)
+    return {"accepted": len(summary.accepted), "rejected": len(summary.rejected), "source": summary.source}

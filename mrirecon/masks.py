@@ -1,0 +1,103 @@
+"""Random and equispaced 1D Cartesian undersampling masks with a fully sampled centre.
+
+Conventions follow fastMRI's mask functions (Zbontar et al. 2018, arXiv:1811.08839,
+``RandomMaskFunc`` / ``EquispacedMaskFunc``), re-implemented here:
+
+* ``num_low = round(W * center_fraction)`` contiguous phase-encode lines around the
+  k-space centre are always kept, starting at column ``(W - num_low + 1) // 2``.
+* ``random``: every other line is kept independently with probability
+  ``p = (W / R - num_low) / (W - num_low)`` so that the expected number of kept lines is
+  ``W / R`` (variable density: dense centre, uniform elsewhere).
+* ``equispaced``: lines at ``round(offset + k * s)`` from a random offset, with spacing
+  ``s = (W - num_low) / (W / R - num_low)`` (fastMRI's adjusted acceleration) kept as a
+  real number, so the total is about ``W / R`` even when ``s`` is not an integer
+  (gaps are then ``floor(s)`` or ``ceil(s)``).
+
+Acceleration ``R = W / lines kept``. Draws use a private ``numpy.random.Generator`` seeded
+from ``(seed, key)`` so the global RNG state is never touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+MASK_TYPES = ("random", "equispaced")
+
+
+@dataclass(frozen=True)
+class Intensity:
+    """One undersampling intensity: nominal acceleration ``R`` and centre fraction."""
+
+    name: str
+    acceleration: float
+    center_fraction: float
+
+
+def center_line_count(width: int, center_fraction: float) -> int:
+    """Number of fully sampled low-frequency lines, ``round(width * center_fraction)``."""
+    return int(round(width * center_fraction))
+
+
+def rng_for(seed: int, *key: object) -> np.random.Generator:
+    """A private generator seeded by ``seed`` and a key (e.g. subject, slice, intensity).
+
+    The key is hashed with SHA-256 so the stream does not depend on Python's hash
+    randomisation; the global ``numpy.random`` state is not used.
+    """
+    digest = hashlib.sha256("|".join([str(seed), *map(str, key)]).encode()).digest()
+    return np.random.default_rng(np.frombuffer(digest, dtype=np.uint32))
+
+
+def cartesian_mask(
+    width: int,
+    acceleration: float,
+    center_fraction: float,
+    rng: np.random.Generator,
+    mask_type: str = "random",
+) -> np.ndarray:
+    """Draw a 1D phase-encode mask.
+
+    Args:
+        width: number of phase-encode lines ``W`` (k-space columns).
+        acceleration: nominal acceleration ``R >= 1``.
+        center_fraction: fraction of lines in the fully sampled centre, ``0 < cf <= 1/R``.
+        rng: generator to draw from (see :func:`rng_for`).
+        mask_type: ``"random"`` or ``"equispaced"``.
+
+    Returns:
+        bool array ``(W,)``; True = line sampled.
+
+    Raises:
+        ValueError: on an unknown mask type, ``R < 1``, or a centre larger than ``W / R``.
+    """
+    if mask_type not in MASK_TYPES:
+        raise ValueError(f"unknown mask type {mask_type!r}; expected one of {MASK_TYPES}")
+    if acceleration < 1:
+        raise ValueError(f"acceleration must be >= 1, got {acceleration}")
+    num_low = center_line_count(width, center_fraction)
+    target = width / acceleration
+    if num_low > target + 1e-9:
+        raise ValueError(
+            f"center_fraction {center_fraction} keeps {num_low} lines, more than W/R = {target:.1f}"
+        )
+    mask = np.zeros(width, dtype=bool)
+    if mask_type == "random":
+        prob = (target - num_low) / (width - num_low) if width > num_low else 0.0
+        mask = rng.uniform(size=width) < prob
+    elif target - num_low > 1e-9:
+        spacing = (width - num_low) / (target - num_low)
+        offset = rng.uniform(0, spacing)
+        positions = np.round(offset + spacing * np.arange(int(np.ceil(width / spacing)) + 1)).astype(int)
+        mask[positions[positions < width]] = True
+    start = (width - num_low + 1) // 2
+    mask[start : start + num_low] = True
+    return mask
+
+
+def achieved_acceleration(mask: np.ndarray) -> float:
+    """Acceleration actually achieved by a mask: ``W / lines kept`` (``inf`` if none kept)."""
+    kept = int(np.count_nonzero(mask))
+    return float("inf") if kept == 0 else mask.shape[-1] / kept

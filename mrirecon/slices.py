@@ -1,0 +1,162 @@
+"""Axial slice selection through the brain, per-volume normalisation, and the subject split.
+
+Geometry: volumes are RAS (axis 0 -> Right, 1 -> Anterior, 2 -> Superior). An axial slice
+``data[:, :, k]`` is shown as an image with rows running anterior -> posterior and columns
+left -> right (``image = data[:, ::-1, k].T``). The phase-encode direction is the last
+image axis (columns, left-right).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .masks import rng_for
+
+
+def foreground_area(volume: np.ndarray, threshold_fraction: float = 0.1) -> np.ndarray:
+    """Head cross-section area (voxel count) of each axial slice.
+
+    Args:
+        volume: float ``(X, Y, Z)`` RAS volume.
+        threshold_fraction: voxels above this fraction of the volume's 99.5th percentile
+            count as head.
+
+    Returns:
+        int64 ``(Z,)`` areas in voxels.
+    """
+    level = threshold_fraction * float(np.percentile(volume, 99.5))
+    return (volume > level).sum(axis=(0, 1)).astype(np.int64)
+
+
+def choose_axial_slices(
+    volume: np.ndarray,
+    voxel_mm_z: float,
+    count: int,
+    window_mm: tuple[float, float] = (20.0, 70.0),
+) -> list[int]:
+    """Pick ``count`` adjacent axial slices through the brain, away from jaw and neck.
+
+    The top of the head (vertex) is the most superior slice whose head area is at least 5%
+    of the largest. The block is centred on the slice with the largest head
+    cross-section (smoothed over 3 slices) between ``window_mm[0]`` and ``window_mm[1]`` mm
+    below the vertex: the widest part of the skull, above the skull base (about 40-60 mm
+    below the vertex in adults), so the neck or shoulders, which can be wider, are excluded.
+
+    Args:
+        volume: float ``(X, Y, Z)`` RAS volume.
+        voxel_mm_z: slice spacing in mm.
+        count: number of adjacent slices (>= 1).
+        window_mm: search window, mm below the vertex.
+
+    Returns:
+        ``count`` increasing slice indices along Z.
+
+    Raises:
+        ValueError: if the volume has fewer than ``count`` slices or no head is found.
+    """
+    n_z = volume.shape[2]
+    if count < 1 or count > n_z:
+        raise ValueError(f"cannot choose {count} slices from a volume with {n_z} axial slices")
+    area = foreground_area(volume).astype(np.float64)
+    if area.max() <= 0:
+        raise ValueError("no head found (empty foreground)")
+    smooth = np.convolve(area, np.ones(3) / 3, mode="same")
+    head = np.flatnonzero(area >= 0.05 * area.max())
+    vertex = int(head.max())
+    lo = max(0, int(np.floor(vertex - window_mm[1] / voxel_mm_z)))
+    hi = max(lo + 1, int(np.ceil(vertex - window_mm[0] / voxel_mm_z)) + 1)
+    centre = lo + int(np.argmax(smooth[lo:hi]))
+    start = int(np.clip(centre - count // 2, 0, n_z - count))
+    return list(range(start, start + count))
+
+
+def axial_image(volume: np.ndarray, index: int) -> np.ndarray:
+    """Axial slice ``index`` as an image, rows anterior->posterior, columns left->right.
+
+    Args:
+        volume: ``(X, Y, Z)`` RAS volume.
+
+    Returns:
+        ``(Y, X)`` array (a view).
+    """
+    return volume[:, ::-1, index].T
+
+
+def normalise(volume: np.ndarray, percentile: float = 99.5) -> tuple[np.ndarray, float]:
+    """Scale a volume so its ``percentile``-th intensity maps to 1.0 (no clipping).
+
+    Returns:
+        ``(float32 scaled volume, scale)`` where ``scaled = volume / scale``.
+
+    Raises:
+        ValueError: if the percentile is not positive.
+    """
+    scale = float(np.percentile(volume, percentile))
+    if not scale > 0:
+        raise ValueError(f"{percentile}th percentile is {scale}; cannot normalise")
+    return (volume / scale).astype(np.float32), scale
+
+
+def pad_or_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """Centre-pad with zeros and/or centre-crop a 2D image to ``(size, size)``.
+
+    Args:
+        image: ``(H, W)`` array.
+        size: output side in pixels.
+
+    Returns:
+        ``(size, size)`` array of the same dtype.
+    """
+    out = np.zeros((size, size), dtype=image.dtype)
+    h, w = image.shape
+    src_r, dst_r = _centre_span(h, size)
+    src_c, dst_c = _centre_span(w, size)
+    out[dst_r, dst_c] = image[src_r, src_c]
+    return out
+
+
+def _centre_span(n: int, size: int) -> tuple[slice, slice]:
+    if n >= size:
+        start = (n - size) // 2
+        return slice(start, start + size), slice(0, size)
+    start = (size - n) // 2
+    return slice(0, n), slice(start, start + n)
+
+
+def split_subjects(subjects: list[str], fractions: dict[str, float], seed: int) -> dict[str, str]:
+    """Assign each subject to one split (train/val/test), never splitting a subject.
+
+    Subjects are sorted, shuffled with a private generator seeded by ``seed``, and cut in
+    order of ``fractions`` (counts rounded, the last split takes the remainder; every split
+    with a positive fraction gets at least one subject when there are enough subjects).
+
+    Args:
+        subjects: subject ids (duplicates ignored).
+        fractions: e.g. ``{"train": 0.7, "val": 0.15, "test": 0.15}``, summing to 1.
+        seed: shuffle seed.
+
+    Returns:
+        ``{subject: split}``.
+
+    Raises:
+        ValueError: if the fractions do not sum to 1 (within 1e-6) or any is negative.
+    """
+    if any(f < 0 for f in fractions.values()) or abs(sum(fractions.values()) - 1.0) > 1e-6:
+        raise ValueError(f"split fractions must be >= 0 and sum to 1, got {fractions}")
+    unique = sorted(set(subjects))
+    order = rng_for(seed, "split").permutation(len(unique))
+    shuffled = [unique[i] for i in order]
+    names = list(fractions)
+    counts = [int(round(fractions[name] * len(unique))) for name in names[:-1]]
+    positive = [name for name in names if fractions[name] > 0]
+    if len(unique) >= len(positive):
+        counts = [max(c, 1) if fractions[n] > 0 else c for c, n in zip(counts, names[:-1])]
+    assignment: dict[str, str] = {}
+    start = 0
+    for name, count in zip(names[:-1], counts):
+        for subject in shuffled[start : start + count]:
+            assignment[subject] = name
+        start += count
+    for subject in shuffled[start:]:
+        assignment[subject] = names[-1]
+    return assignment
