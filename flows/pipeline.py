@@ -11,16 +11,18 @@ import json
 
 from prefect import flow, get_run_logger
 
+from flows.evaluate import evaluate_flow
 from flows.ingest import ingest_flow
 from flows.masks import masks_flow
 from flows.select import select_flow
+from flows.train import train_flow
 from mrirecon.params import load_params
 from mrirecon.project import Layout, find_root
 from mrirecon.sources import resolve_source
 from mrirecon.storage import parquet_metadata
 from tasks.dvc import commit_stage, stage_is_current
 
-STAGES = {"ingest": ingest_flow, "select": select_flow, "masks": masks_flow}
+STAGES = {"ingest": ingest_flow, "select": select_flow, "masks": masks_flow, "train": train_flow, "evaluate": evaluate_flow}
 
 
 def _source_changed(layout: Layout, source: str | None) -> bool:

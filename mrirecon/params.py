@@ -24,6 +24,7 @@ class SliceParams(_Strict):
     size: int = Field(128, ge=8)
     percentile: float = Field(99.5, gt=0, le=100)
     window_mm: tuple[float, float] = (20.0, 70.0)
+    pixel_mm: float | None = Field(None, gt=0)  # resample slices to this in-plane pixel size (None = native)
 
 
 class SplitParams(_Strict):
@@ -60,14 +61,39 @@ class MaskParams(_Strict):
         return [Intensity(name, p.acceleration, p.center_fraction) for name, p in self.intensities.items()]
 
 
-class Params(BaseModel):
-    """All of ``params.yaml``. Sections of later stages are kept as plain dicts here."""
+class TrainParams(_Strict):
+    """The grid (Cartesian product, expanded only in :func:`mrirecon.grid.expand_grid`) and
+    settings shared by every grid point."""
 
-    model_config = ConfigDict(extra="allow")
+    grid: dict[str, list]
+    learning_rate: float = Field(1e-3, gt=0)
+    base_filters: int = Field(16, ge=1)
+    kspace_filters: int = Field(32, ge=1)
+    data_consistency: bool = True
+    early_stopping_patience: int | None = Field(None, ge=1)
+    seed: int = 0
+    experiment: str = "mrirecon"
+
+    def settings(self) -> dict:
+        """Fields of :class:`mrirecon.training.ModelSettings`."""
+        return self.model_dump(exclude={"grid", "experiment"})
+
+
+class EvaluateParams(_Strict):
+    tolerance: float = Field(0.05, gt=0, lt=1)  # pct_correct: |est - ref| <= tolerance * max(ref slice)
+    figure_slices: int = Field(3, ge=1)         # fixed test slices shown per grid point
+
+
+class Params(BaseModel):
+    """All of ``params.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
     data: DataParams = DataParams()
     slices: SliceParams = SliceParams()
     split: SplitParams = SplitParams()
     masks: MaskParams
+    train: TrainParams | None = None
+    evaluate: EvaluateParams = EvaluateParams()
 
 
 def load_params(path: str | Path) -> Params:

@@ -56,6 +56,10 @@ class Layout:
         return self.root / "data" / "processed" / "masks.parquet"
 
     @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
     def reports(self) -> Path:
         return self.root / "reports"
 

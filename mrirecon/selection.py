@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .params import SliceParams, SplitParams
-from .slices import axial_image, choose_axial_slices, normalise, pad_or_crop, split_subjects
+from .slices import axial_image, choose_axial_slices, normalise, pad_or_crop, resample_inplane, split_subjects
 from .storage import AtomicParquetWriter, decode_array, encode_array, iter_parquet_rows
 
 SLICE_SCHEMA = pa.schema(
@@ -67,10 +67,13 @@ def select_slices(
                         "position": position,
                         "split": split_of[row["subject"]],
                         "scale": scale,
-                        "voxel_mm": row["voxel_mm"],
+                        "voxel_mm": _inplane_mm(row["voxel_mm"], slice_params.pixel_mm),
                         "height": size,
                         "width": size,
-                        "image": encode_array(pad_or_crop(axial_image(scaled, index), size)),
+                        "image": encode_array(pad_or_crop(
+                            resample_inplane(axial_image(scaled, index), row["voxel_mm"][1], row["voxel_mm"][0], slice_params.pixel_mm),
+                            size,
+                        )),
                     }
                     for position, index in enumerate(indices)
                 ]
@@ -81,3 +84,8 @@ def select_slices(
     for split in split_of.values():
         counts[split] = counts.get(split, 0) + 1
     return counts
+
+
+def _inplane_mm(voxel_mm: list[float], pixel_mm: float | None) -> list[float]:
+    """Voxel size (mm) of the stored slice: in-plane replaced by ``pixel_mm`` when resampled."""
+    return list(voxel_mm) if pixel_mm is None else [pixel_mm, pixel_mm, voxel_mm[2]]

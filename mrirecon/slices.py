@@ -115,6 +115,28 @@ def pad_or_crop(image: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+def resample_inplane(image: np.ndarray, row_mm: float, col_mm: float, pixel_mm: float | None) -> np.ndarray:
+    """Resample a 2D slice to square pixels of ``pixel_mm`` (no-op when None or already there).
+
+    Uses ``skimage.transform.rescale`` (bilinear, ``order=1``, with Gaussian anti-aliasing
+    when shrinking), so a 1 mm slice evaluated by a model trained on 2 mm data covers the
+    same field of view per pixel.
+
+    Args:
+        image: float ``(H, W)``; rows spaced ``row_mm``, columns ``col_mm`` apart (mm).
+        pixel_mm: target pixel size in mm.
+
+    Returns:
+        float32 resampled image.
+    """
+    if pixel_mm is None or (abs(row_mm - pixel_mm) < 1e-6 and abs(col_mm - pixel_mm) < 1e-6):
+        return image
+    from skimage.transform import rescale
+
+    factors = (row_mm / pixel_mm, col_mm / pixel_mm)
+    return rescale(image, factors, order=1, anti_aliasing=min(factors) < 1, preserve_range=True).astype(np.float32)
+
+
 def _centre_span(n: int, size: int) -> tuple[slice, slice]:
     if n >= size:
         start = (n - size) // 2

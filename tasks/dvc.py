@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from prefect.cache_policies import NO_CACHE
 from prefect import get_run_logger, task
 
 
@@ -13,14 +14,14 @@ def _dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, capture_output=True, text=True)
 
 
-@task(name="dvc-status")
+@task(name="dvc-status", cache_policy=NO_CACHE)
 def stage_is_current(root: Path, stage: str) -> bool:
     """True if DVC says ``stage``'s deps, params and outs match ``dvc.lock``."""
     result = _dvc(root, "status", "--quiet", stage)
     return result.returncode == 0
 
 
-@task(name="dvc-commit")
+@task(name="dvc-commit", cache_policy=NO_CACHE)
 def commit_stage(root: Path, stage: str) -> None:
     """Record ``stage``'s current deps, params and outs in ``dvc.lock`` (``dvc commit --force``).
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from prefect.cache_policies import NO_CACHE
 from prefect import get_run_logger, task
 
 from mrirecon.ingest import IngestSummary, ingest
 from mrirecon.sources import Source, resolve_source
 
 
-@task(name="resolve-source")
+@task(name="resolve-source", cache_policy=NO_CACHE)
 def resolve_source_task(option: str | None, params_source: str, cache_dir: Path) -> Source:
     """Resolve ``--source`` > ``MRIRECON_SOURCE`` > params.yaml to an absolute, reachable source."""
     source = resolve_source(option, params_source, cache_dir)
@@ -18,7 +19,7 @@ def resolve_source_task(option: str | None, params_source: str, cache_dir: Path)
     return source
 
 
-@task(name="ingest-volumes")
+@task(name="ingest-volumes", cache_policy=NO_CACHE)
 def ingest_task(source: Source, volumes_path: Path, rejected_path: Path, limit: int | None = None) -> IngestSummary:
     """Stream the source's volumes into ``volumes.parquet``; log one line per file."""
     logger = get_run_logger()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from prefect.cache_policies import NO_CACHE
 from prefect import get_run_logger, task
 
 from mrirecon.masking import generate_masks
 from mrirecon.params import MaskParams
 
 
-@task(name="generate-masks")
+@task(name="generate-masks", cache_policy=NO_CACHE)
 def masks_task(slices_path: Path, masks_path: Path, mask_params: MaskParams) -> dict:
     """Write ``masks.parquet``; log the mean achieved acceleration per intensity."""
     achieved = generate_masks(slices_path, masks_path, mask_params.intensity_list(), mask_params.type, mask_params.seed)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from prefect.cache_policies import NO_CACHE
 from prefect import get_run_logger, task
 
 from mrirecon.params import SliceParams, SplitParams
 from mrirecon.selection import select_slices
 
 
-@task(name="select-slices")
+@task(name="select-slices", cache_policy=NO_CACHE)
 def select_task(volumes_path: Path, slices_path: Path, slice_params: SliceParams, split_params: SplitParams) -> dict:
     """Write ``slices.parquet``; log the chosen slices per subject and the split sizes."""
     logger = get_run_logger()

@@ -60,3 +60,14 @@ def test_split_is_by_subject_disjoint_complete_and_deterministic():
     assert split != split_subjects(subjects, fractions, seed=43)
     with pytest.raises(ValueError, match="sum to 1"):
         split_subjects(subjects, {"train": 0.5, "val": 0.1, "test": 0.1}, 0)
+
+
+def test_resample_inplane_halves_a_1mm_slice_to_2mm():
+    from mrirecon.slices import resample_inplane
+
+    image = np.zeros((100, 80), np.float32)
+    image[20:80, 20:60] = 1.0
+    out = resample_inplane(image, 1.0, 1.0, 2.0)
+    assert out.shape == (50, 40)
+    assert out[25, 20] == pytest.approx(1.0, abs=0.05) and out[2, 2] == pytest.approx(0.0, abs=1e-6)
+    assert resample_inplane(image, 2.0, 2.0, 2.0) is image

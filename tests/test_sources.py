@@ -103,6 +103,7 @@ def http_server(real_source):
     server.shutdown()
 
 
+@pytest.mark.e2e
 def test_sample_download_verifies_sha256_and_caches(http_server, tmp_path, real_source):
     cache = tmp_path / "raw"
     paths = fetch_sample(cache, base_url=http_server + "/{file}")

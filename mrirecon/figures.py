@@ -1,0 +1,75 @@
+"""Figures (matplotlib, Agg backend): reconstruction panels and metrics vs acceleration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .storage import atomic_path  # noqa: E402
+
+
+def reconstruction_panel(reference: np.ndarray, zero_filled: np.ndarray, recon: np.ndarray, title: str,
+                         labels: list[str] | None = None) -> plt.Figure:
+    """Rows = slices; columns = reference, zero-filled, reconstruction, |error| x 5.
+
+    Args:
+        reference, zero_filled, recon: float ``(K, H, W)`` magnitude slices.
+        title: figure title.
+        labels: one row label per slice (e.g. subject and slice index).
+    """
+    k = reference.shape[0]
+    fig, axes = plt.subplots(k, 4, figsize=(10, 2.6 * k), squeeze=False)
+    for row in range(k):
+        vmax = float(reference[row].max())
+        error = np.abs(recon[row] - reference[row])
+        panels = [(reference[row], "reference"), (zero_filled[row], "zero-filled"),
+                  (recon[row], "reconstruction"), (error, "|error| x5")]
+        for col, (image, name) in enumerate(panels):
+            ax = axes[row, col]
+            ax.imshow(image, cmap="gray" if col < 3 else "inferno", vmin=0, vmax=vmax if col < 3 else vmax / 5)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(name, fontsize=9)
+        if labels:
+            axes[row, 0].set_ylabel(labels[row], fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def metrics_vs_acceleration(rows: list[dict]) -> plt.Figure:
+    """PSNR and SSIM vs nominal acceleration for zero-filled and the best networks.
+
+    Args:
+        rows: dicts with ``acceleration`` and ``<method>_psnr`` / ``<method>_ssim`` keys.
+    """
+    rows = sorted(rows, key=lambda r: r["acceleration"])
+    methods = sorted({k[: -len("_psnr")] for r in rows for k in r if k.endswith("_psnr")})
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for metric, ax, unit in (("psnr", axes[0], "PSNR (dB)"), ("ssim", axes[1], "SSIM")):
+        for method in methods:
+            pts = [(r["acceleration"], r[f"{method}_{metric}"]) for r in rows if f"{method}_{metric}" in r]
+            if pts:
+                x, y = zip(*pts)
+                ax.plot(x, y, marker="o", label=method.replace("_", " "))
+        ax.set_xlabel("acceleration R")
+        ax.set_ylabel(unit)
+        ax.set_xscale("log", base=2)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("Test subjects: reconstruction quality vs acceleration")
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: plt.Figure, path: Path, dpi: int = 100) -> None:
+    """Save as PNG atomically and close the figure."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    plt.close(fig)
