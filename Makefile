@@ -25,6 +25,7 @@ install: $(STAMP)  ## create .venv and install the project (EXTRAS=test,gpu for 
 
 run: $(STAMP)  ## the main job: every stale DVC stage, each a Prefect flow
 	dvc repro
+	mrirecon show
 
 test: $(STAMP)  ## the test suite (end-to-end tests need MRIRECON_SOURCE)
 	$(BIN)/python -m pytest

@@ -19,7 +19,9 @@ from mrirecon.storage import write_json
 from tasks.evaluate import (
     evaluate_point_task, load_test_task, log_parent_task, read_train_summary, write_reports_task, zero_filled_task,
 )
+from tasks.artifacts import publish_artifacts_task
 from tasks.ingest import ingest_task, resolve_source_task
+from tasks.registry import register_best_task
 from tasks.masks import masks_task
 from tasks.select import select_task
 
@@ -65,7 +67,9 @@ def evaluate_flow(source: str | None = None, out: str | None = None, run_id: str
 
                 histories[entry["name"]] = json.loads(history_path.read_text())
     report = write_reports_task(reports, intensities, zero_filled, results, figures, tests, histories, tol, n_fig)
+    publish_artifacts_task(report, results, zero_filled, reports, "external" if external else "test")
     if not external:
+        register_best_task(layout.root, report)
         log_parent_task(layout.root, summary["parent_run_id"], report, reports)
     else:
         write_json(reports / "source.json", {"source": source, "models": [p["name"] for p in summary["points"]]})

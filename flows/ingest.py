@@ -11,9 +11,15 @@ from tasks.ingest import ingest_task, resolve_source_task
 
 @flow(name="ingest")
 def ingest_flow(source: str | None = None) -> dict:
-    """Resolve the data source and ingest every volume (bad files go to rejected.csv)."""
+    """Resolve the data source and ingest every volume (bad files go to rejected.csv, with the
+    reason; with ``data.strict`` the first bad file stops the run)."""
     layout = Layout(find_root())
     params = load_params(layout.params)
     resolved = resolve_source_task(source, params.data.source, layout.raw_sample)
-    summary = ingest_task(resolved, layout.volumes, layout.rejected, params.data.limit)
-    return {"accepted": len(summary.accepted), "rejected": len(summary.rejected), "source": summary.source}
+    summary = ingest_task(resolved, layout.volumes, layout.rejected, params.data.limit, params.data.strict)
+    return {
+        "accepted": len(summary.accepted),
+        "rejected": len(summary.rejected),
+        "rejected_by_reason": {label: len(files) for label, files in summary.rejected_by_kind().items()},
+        "source": summary.source,
+    }

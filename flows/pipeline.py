@@ -15,11 +15,12 @@ from flows.evaluate import evaluate_flow
 from flows.ingest import ingest_flow
 from flows.masks import masks_flow
 from flows.select import select_flow
-from flows.train import train_flow
+from flows.train import train_flow, train_flow_for
 from mrirecon.params import load_params
 from mrirecon.project import Layout, find_root
+from mrirecon.runlock import project_lock
 from mrirecon.sources import resolve_source
-from mrirecon.storage import parquet_metadata
+from mrirecon.storage import atomic_path, parquet_metadata
 from tasks.dvc import commit_stage, stage_is_current
 
 STAGES = {"ingest": ingest_flow, "select": select_flow, "masks": masks_flow, "train": train_flow, "evaluate": evaluate_flow}
@@ -34,20 +35,49 @@ def _source_changed(layout: Layout, source: str | None) -> bool:
     return recorded.get("path") != str(current.path)
 
 
+def use_profile(layout: Layout, profile: str | None) -> None:
+    """Make ``params-<profile>.yaml`` the active ``params.yaml`` (what ``dvc exp run -S`` does too:
+    parameters live in the workspace). No-op for None or ``default``.
+
+    Raises:
+        FileNotFoundError: if the profile's file does not exist.
+    """
+    if profile in (None, "", "default"):
+        return
+    source = layout.root / f"params-{profile}.yaml"
+    if not source.is_file():
+        raise FileNotFoundError(f"profile {profile!r}: {source} not found")
+    if source.read_bytes() != layout.params.read_bytes():
+        with atomic_path(layout.params) as tmp:
+            tmp.write_bytes(source.read_bytes())
+
+
 @flow(name="mrirecon-pipeline")
-def pipeline_flow(source: str | None = None, force: bool = False, until: str | None = None) -> dict:
+def pipeline_flow(source: str | None = None, force: bool = False, until: str | None = None,
+                  profile: str | None = None, workers: int | None = None, dask_address: str | None = None) -> dict:
     """Run the stages that DVC reports stale (all with ``force``) and commit each to dvc.lock.
 
     Args:
         source: data source (directory, tar, or ``sample``); see :mod:`mrirecon.sources`.
         force: run every stage even if DVC says it is current.
         until: stop after this stage (default: run all stages).
+        profile: params profile to make active first (e.g. ``quick`` -> params-quick.yaml).
+        workers: grid points trained at once (default: ``compute.workers`` in params).
+        dask_address: Dask scheduler for the grid (default: ``compute.dask_address``).
 
     Returns:
         ``{stage: result of its flow, or "up to date"}``.
     """
-    logger = get_run_logger()
     layout = Layout(find_root())
+    with project_lock(layout.root, "mrirecon pipeline flow"):  # re-entrant when `mrirecon run` holds it
+        return _run_stages(layout, source, force, until, profile, workers, dask_address)
+
+
+def _run_stages(layout: Layout, source, force, until, profile, workers, dask_address) -> dict:
+    logger = get_run_logger()
+    use_profile(layout, profile)
+    compute = load_params(layout.params).compute
+    runners = {"train": train_flow_for(workers or compute.workers, dask_address or compute.dask_address)}
     results: dict = {}
     for name, stage_flow in STAGES.items():
         stale = force
@@ -61,7 +91,10 @@ def pipeline_flow(source: str | None = None, force: bool = False, until: str | N
             if name == until:
                 break
             continue
-        results[name] = stage_flow(source=source) if name == "ingest" else stage_flow()
+        if name == "ingest":
+            results[name] = stage_flow(source=source)
+        else:
+            results[name] = runners.get(name, stage_flow)()
         commit_stage(layout.root, name)
         if name == until:
             break

@@ -1,8 +1,23 @@
-"""Flow of the ``train`` DVC stage: the grid, each point an MLflow child run -> models/."""
+"""Flow of the ``train`` DVC stage: the grid, each point an MLflow child run -> models/.
+
+Grid points run concurrently on a Prefect task runner: ``compute.workers`` at once by
+default, or on an existing Dask cluster (``compute.dask_address`` / ``--dask-address``)
+through prefect-dask. Whatever the runner, each point trains in its own freshly spawned
+process (Keras never runs in a shared process or thread), with ``cores / workers`` TensorFlow
+threads. Locally the task runner is a thread pool whose threads only wait on those
+processes: unlike Prefect's process-pool runner, it keeps every task run in the same Prefect
+API as the flow (with the ephemeral API, pool processes would each start a server of their own). A point whose folder in ``models/`` already holds a finished result
+for the same configuration and data (same ``config_hash``) is reused, not retrained, so a
+killed run resumes where it stopped and a grid change trains only the new points.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+
 from prefect import flow, get_run_logger
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from mrirecon.grid import expand_grid
 from mrirecon.params import load_params
@@ -10,12 +25,22 @@ from mrirecon.project import Layout, find_root
 from mrirecon.provenance import file_md5, git_commit
 from mrirecon.storage import write_json
 from tasks import tracking
-from tasks.train import start_parent_task, train_point_task
+from tasks.train import finished_point, mark_dead_runs_killed, start_parent_task, train_point_task
+
+
+def task_runner(workers: int = 1, dask_address: str | None = None):
+    """A Prefect task runner: Dask at ``dask_address`` if given, else ``workers`` local slots
+    (threads that each drive one training process; see the module docstring)."""
+    if dask_address:
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(address=dask_address)
+    return ThreadPoolTaskRunner(max_workers=workers)
 
 
 @flow(name="train")
-def train_flow() -> dict:
-    """Train every grid point (one fresh process each) under one MLflow parent run."""
+def train_flow(workers: int | None = None, dask_address: str | None = None) -> dict:
+    """Train every grid point under one MLflow parent run (see module docstring)."""
     logger = get_run_logger()
     layout = Layout(find_root())
     params = load_params(layout.params)
@@ -26,24 +51,57 @@ def train_flow() -> dict:
         "data_version": f"slices:{file_md5(layout.slices)} masks:{file_md5(layout.masks)}",
         "git_commit": git_commit(layout.root),
     }
+    killed = mark_dead_runs_killed(layout.root, params.train.experiment)
+    if killed:
+        logger.warning("marked %d MLflow runs of dead processes as KILLED: %s", len(killed), ", ".join(killed))
     experiment_id, parent = start_parent_task(
         layout.root, params.train.experiment, tags,
         {"grid_points": len(points), **{f"grid.{k}": v for k, v in params.train.grid.items()}},
     )
-    logger.info("training %d grid points", len(points))
+    settings = params.train.settings()
+    n_workers = 1 if dask_address else max(1, workers or 1)
     job = {
-        "root": str(layout.root), "settings": params.train.settings(), "experiment_id": experiment_id,
+        "root": str(layout.root), "settings": settings, "experiment_id": experiment_id,
         "parent_run_id": parent, "tags": tags, "slices": str(layout.slices), "masks": str(layout.masks),
-        "models_dir": str(layout.models),
+        "models_dir": str(layout.models), "tracking_uri": tracking.tracking_uri(layout.root),
+        "threads": None if dask_address else max(1, (os.cpu_count() or 1) // n_workers),
     }
+    results: dict[str, dict] = {}
+    todo = []
+    for point in points:
+        done = finished_point(layout.root, layout.models, point, settings, tags["data_version"])
+        if done:
+            logger.info("%s: already trained (MLflow run %s), reusing", point.name, done["run_id"])
+            results[point.name] = done
+        else:
+            todo.append(point)
+    logger.info("training %d of %d grid points (%s)", len(todo), len(points),
+                f"Dask at {dask_address}" if dask_address else f"{n_workers} worker process(es)")
     try:
-        results = [train_point_task(point, job) for point in points]
+        futures = [train_point_task.submit(point, job) for point in todo]
+        for point, future in zip(todo, futures):
+            results[point.name] = future.result()
     except BaseException:
         tracking.end_run(layout.root, parent, "FAILED")
         raise
+    keep = {p.name for p in points} | {"train.json"}
+    for stale in layout.models.iterdir() if layout.models.exists() else []:
+        if stale.name not in keep:
+            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink()
     summary = {"experiment_id": experiment_id, "parent_run_id": parent, **tags,
-               "points": [{**p.as_params(), **r} for p, r in zip(points, results)]}
+               "points": [{**p.as_params(), **results[p.name]} for p in points]}
     write_json(layout.models / "train.json", summary)
-    tracking.log_metrics(layout.root, parent, {"train_wall_time_s": sum(r["wall_time_s"] for r in results),
-                                                "peak_rss_mb": max(r["peak_rss_mb"] for r in results)})
+    tracking.log_metrics(layout.root, parent, {
+        "points_trained": len(todo), "points_reused": len(points) - len(todo),
+        "train_wall_time_s": sum(results[p.name]["wall_time_s"] for p in todo),
+    })
+    tracking.set_tags(layout.root, parent, {"child_runs": ",".join(results[p.name]["run_id"] for p in points)})
+    tracking.end_run(layout.root, parent, "FINISHED")  # evaluation adds its metrics and reports later
     return summary
+
+
+def train_flow_for(workers: int, dask_address: str | None):
+    """A no-argument callable running :func:`train_flow` on the task runner for
+    ``workers`` / ``dask_address``."""
+    bound = train_flow.with_options(task_runner=task_runner(workers, dask_address))
+    return lambda: bound(workers=workers, dask_address=dask_address)

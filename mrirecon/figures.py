@@ -68,6 +68,34 @@ def metrics_vs_acceleration(rows: list[dict]) -> plt.Figure:
     return fig
 
 
+def metric_vs_axes(rows: list[dict], metric: str, axes_names: list[str]) -> plt.Figure:
+    """One panel per grid axis: ``metric`` of every run against that axis, coloured by intensity.
+
+    Args:
+        rows: dicts with the axis values and ``metric`` (runs lacking it are skipped).
+        metric: e.g. ``test_psnr``.
+        axes_names: grid axes to plot, e.g. ``["model", "layers", "batch_size", "epochs"]``.
+    """
+    rows = [r for r in rows if r.get(metric) is not None]
+    intensities = sorted({str(r.get("intensity")) for r in rows})
+    fig, axes = plt.subplots(1, len(axes_names), figsize=(4 * len(axes_names), 3.6), squeeze=False)
+    for ax, axis in zip(axes[0], axes_names):
+        values = sorted({str(r.get(axis)) for r in rows}, key=lambda v: (len(v), v))
+        for offset, intensity in enumerate(intensities):
+            pts = [(values.index(str(r.get(axis))), r[metric]) for r in rows if str(r.get("intensity")) == intensity]
+            if pts:
+                x, y = zip(*pts)
+                jitter = (offset - (len(intensities) - 1) / 2) * 0.08
+                ax.scatter(np.array(x) + jitter, y, label=intensity, s=18)
+        ax.set_xticks(range(len(values)), values)
+        ax.set_xlabel(axis)
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8, title="intensity")
+    fig.tight_layout()
+    return fig
+
+
 def save_figure(fig: plt.Figure, path: Path, dpi: int = 100) -> None:
     """Save as PNG atomically and close the figure."""
     with atomic_path(path) as tmp:

@@ -2,7 +2,9 @@
 
 Volumes are streamed one at a time into their own parquet row group, so memory holds one
 volume whatever the size of the source. A file that fails its checks is written to the
-rejected list with the reason and skipped; the good files are kept.
+rejected list with the reason and skipped; the good files are kept. The run fails only when
+no usable volume remains (:class:`NoUsableVolumes`) or, with ``data.strict``, at the first
+rejected file (:class:`StrictRejection`).
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import pyarrow as pa
 
-from .sources import Source, iter_source_files
+from .sources import Source, iter_source_items
 from .storage import AtomicParquetWriter, atomic_path, encode_array
-from .volumes import VolumeError, intensity_stats, load_volume
+from .volumes import REJECTION_KINDS, VolumeError, intensity_stats, load_volume, parse_ixi_name
 
 VOLUME_SCHEMA = pa.schema(
     [
@@ -41,7 +44,35 @@ VOLUME_SCHEMA = pa.schema(
 
 
 class NoUsableVolumes(RuntimeError):
-    """Ingestion finished without a single good volume."""
+    """Ingestion finished without a single good volume (nothing is written)."""
+
+
+class StrictRejection(NoUsableVolumes):
+    """``data.strict`` is true and a file was rejected: ingestion stops at the first bad file.
+
+    A subclass of :class:`NoUsableVolumes` (ingestion ends without a usable result and
+    writes nothing), so callers that handle that error, e.g. the CLI's exit code 1, handle
+    this one too. ``rejection`` holds the offending :class:`Rejection`.
+    """
+
+    def __init__(self, message: str, rejection: "Rejection"):
+        super().__init__(message)
+        self.rejection = rejection
+
+
+class Rejection(NamedTuple):
+    """A rejected input file.
+
+    Attributes:
+        file: the file's base name (or the archive's name for a damaged tar).
+        reason: one line naming the file and the reason, e.g.
+            ``"IXI002-Guys-0828-T2.nii.gz: not a T1 file (modality T2)"``.
+        kind: category (a key of :data:`mrirecon.volumes.REJECTION_KINDS`).
+    """
+
+    file: str
+    reason: str
+    kind: str
 
 
 @dataclass
@@ -50,7 +81,47 @@ class IngestSummary:
 
     source: dict
     accepted: list[str] = field(default_factory=list)
-    rejected: list[tuple[str, str]] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+    def rejected_by_kind(self) -> dict[str, list[str]]:
+        """Rejected file names grouped by reason label (see :func:`group_rejections`)."""
+        return group_rejections(self.rejected)
+
+
+def group_rejections(rejected: list[Rejection]) -> dict[str, list[str]]:
+    """Group rejected files by the label of their kind, most frequent first.
+
+    Args:
+        rejected: :class:`Rejection` tuples.
+
+    Returns:
+        ``{label: [file, ...]}``, e.g. ``{"not a T1 file": ["IXI002-...-T2.nii.gz"]}``,
+        ordered by decreasing count, then label.
+    """
+    groups: dict[str, list[str]] = {}
+    for item in rejected:
+        groups.setdefault(REJECTION_KINDS.get(item.kind, item.kind), []).append(item.file)
+    return dict(sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])))
+
+
+def format_rejections(rejected: list[Rejection], max_names: int = 3) -> str:
+    """One-line summary of rejected files grouped by reason.
+
+    Args:
+        rejected: :class:`Rejection` tuples.
+        max_names: file names listed per reason before ``"+N more"``.
+
+    Returns:
+        e.g. ``"3 rejected: 2 not a T1 file (IXI002-...-T2.nii.gz, IXI002-...-PD.nii.gz);
+        1 empty file (IXI009-...-T1.nii.gz)"``, or ``"none rejected"``.
+    """
+    if not rejected:
+        return "none rejected"
+    parts = []
+    for label, files in group_rejections(rejected).items():
+        shown = ", ".join(files[:max_names]) + (f", +{len(files) - max_names} more" if len(files) > max_names else "")
+        parts.append(f"{len(files)} {label} ({shown})")
+    return f"{len(rejected)} rejected: " + "; ".join(parts)
 
 
 def ingest(
@@ -59,6 +130,7 @@ def ingest(
     rejected_path: str | Path,
     progress: Callable[[str, str], None] | None = None,
     limit: int | None = None,
+    strict: bool = False,
 ) -> IngestSummary:
     """Read every IXI T1 file of ``source`` and write the volumes parquet atomically.
 
@@ -66,35 +138,58 @@ def ingest(
     on-disk shape and orientation, RAS shape and voxel size (mm), intensity statistics and
     the float32 RAS voxel data (header scaling applied) as bytes (C order, ``shape``).
 
+    Every input is checked before use (:func:`mrirecon.sources.iter_source_items`,
+    :func:`mrirecon.volumes.load_volume`); a file that fails is recorded with a one-line
+    reason and skipped, and the run goes on with the good files. A second file of a
+    subject already ingested is rejected as a duplicate (files are taken in name order).
+
     Args:
         source: resolved source (see :func:`mrirecon.sources.resolve_source`).
         volumes_path: output parquet (zstd), written atomically.
-        rejected_path: output CSV with columns ``file, reason`` (header only if none).
+        rejected_path: output CSV with columns ``file, reason, kind`` (header only if
+            none), written atomically.
         progress: optional callback ``(file name, "ok" | reason)`` called per file.
         limit: stop after this many good volumes (files are taken in name order).
+        strict: raise :class:`StrictRejection` at the first rejected file.
 
     Returns:
         an :class:`IngestSummary`.
 
     Raises:
-        NoUsableVolumes: if no file passed its checks (nothing is written then).
+        NoUsableVolumes: if no file passed its checks; the message groups the reasons.
+        StrictRejection: with ``strict``, at the first rejected file.
+        mrirecon.sources.SourceError: if the ``sample`` download fails.
+        In every error case nothing is written (the previous outputs stay as they were).
     """
     summary = IngestSummary(source={"kind": source.kind, "path": str(source.path), "origin": source.origin})
-    seen: set[str] = set()
+    first_file: dict[str, str] = {}
     with AtomicParquetWriter(volumes_path, VOLUME_SCHEMA) as writer:
-        for name, raw in iter_source_files(source):
+        for item in iter_source_items(source):
             if limit is not None and len(summary.accepted) >= limit:
                 break
+            name = item.name
             try:
-                volume = load_volume(name, raw)
-                if volume.subject in seen:
-                    raise VolumeError(f"{name}: duplicate of subject {volume.subject}, already ingested")
+                if item.error is not None:
+                    raise item.error
+                subject, _ = parse_ixi_name(name)
+                if subject in first_file:
+                    raise VolumeError(
+                        f"{name}: duplicate of subject {subject}, already ingested from {first_file[subject]}",
+                        "duplicate",
+                    )
+                volume = load_volume(name, item.raw or b"")
             except VolumeError as exc:
-                summary.rejected.append((name, str(exc)))
+                rejection = Rejection(name, str(exc), exc.kind)
+                summary.rejected.append(rejection)
                 if progress:
                     progress(name, str(exc))
+                if strict:
+                    raise StrictRejection(
+                        f"{exc} (data.strict is true: stopping at the first rejected file; nothing written)",
+                        rejection,
+                    ) from exc
                 continue
-            seen.add(volume.subject)
+            first_file[volume.subject] = name
             row = {
                 "subject": volume.subject,
                 "site": volume.site,
@@ -114,21 +209,27 @@ def ingest(
                 progress(name, "ok")
         if not summary.accepted:
             raise NoUsableVolumes(
-                f"no usable IXI T1 volume in {source.path} ({len(summary.rejected)} rejected)"
+                f"no usable IXI T1 volume in {source.path} ({format_rejections(summary.rejected)})"
             )
         writer.set_metadata(
             {
                 "mrirecon.source": json.dumps(summary.source),
-                "mrirecon.rejected": json.dumps(summary.rejected),
+                "mrirecon.rejected": json.dumps([list(r) for r in summary.rejected]),
             }
         )
     write_rejected(rejected_path, summary.rejected)
     return summary
 
 
-def write_rejected(path: str | Path, rejected: list[tuple[str, str]]) -> None:
-    """Write ``file, reason`` rows to a CSV atomically (a header alone when empty)."""
+def write_rejected(path: str | Path, rejected: list[Rejection] | list[tuple[str, str]]) -> None:
+    """Write ``file, reason, kind`` rows to a CSV atomically (a header alone when empty).
+
+    Args:
+        path: destination CSV.
+        rejected: :class:`Rejection` tuples (or ``(file, reason)`` pairs, kind left empty).
+    """
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["file", "reason"])
-        writer.writerows(rejected)
+        writer.writerow(["file", "reason", "kind"])
+        for item in rejected:
+            writer.writerow([*item, ""][:3])

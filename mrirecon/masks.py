@@ -60,10 +60,17 @@ def cartesian_mask(
 ) -> np.ndarray:
     """Draw a 1D phase-encode mask.
 
+    Valid domain: ``W >= 1``, finite ``R >= 1``, ``0 < cf <= 1`` and
+    ``round(W * cf) <= W / R`` (``cf <= 1/R`` is necessary but not sufficient because of
+    the rounding). Lines kept: ``random`` keeps ``W / R`` lines in expectation (exactly:
+    ``n + (W - n) p`` with ``p`` above); ``equispaced`` keeps ``W / R`` lines up to the
+    rounding of the progression, within ``2 + 0.5 / s`` lines (s = spacing).
+
     Args:
         width: number of phase-encode lines ``W`` (k-space columns).
         acceleration: nominal acceleration ``R >= 1``.
-        center_fraction: fraction of lines in the fully sampled centre, ``0 < cf <= 1/R``.
+        center_fraction: fraction of lines in the fully sampled centre, ``0 < cf <= 1``
+            with ``round(W * cf) <= W / R``.
         rng: generator to draw from (see :func:`rng_for`).
         mask_type: ``"random"`` or ``"equispaced"``.
 
@@ -71,12 +78,18 @@ def cartesian_mask(
         bool array ``(W,)``; True = line sampled.
 
     Raises:
-        ValueError: on an unknown mask type, ``R < 1``, or a centre larger than ``W / R``.
+        ValueError: on an unknown mask type, ``W < 1``, ``R < 1`` or not finite, a centre
+            fraction outside ``(0, 1]``, or a centre larger than ``W / R``.
     """
     if mask_type not in MASK_TYPES:
         raise ValueError(f"unknown mask type {mask_type!r}; expected one of {MASK_TYPES}")
-    if acceleration < 1:
-        raise ValueError(f"acceleration must be >= 1, got {acceleration}")
+    if int(width) != width or width < 1:
+        raise ValueError(f"width must be a positive integer, got {width}")
+    if not np.isfinite(acceleration) or acceleration < 1:
+        raise ValueError(f"acceleration must be finite and >= 1, got {acceleration}")
+    if not (0 < center_fraction <= 1):
+        raise ValueError(f"center_fraction must be in (0, 1], got {center_fraction}")
+    width = int(width)
     num_low = center_line_count(width, center_fraction)
     target = width / acceleration
     if num_low > target + 1e-9:

@@ -1,13 +1,47 @@
-"""Typed access to ``params.yaml`` (pydantic), so a typo fails early with the key's name."""
+"""Typed access to ``params.yaml`` (pydantic), so a typo or an inconsistent value fails at
+the start of a run with the key's name and the rule it breaks.
+
+Rules checked (besides types and unknown keys):
+
+* ``data.strict``: bool; ``data.limit`` >= 1 or null.
+* ``slices``: ``size`` >= 8, ``per_subject`` >= 1, ``window_mm`` with 0 <= lo < hi.
+* ``split.fractions``: exactly ``train``, ``val``, ``test``, each in [0, 1], summing to 1
+  (within 1e-6).
+* ``masks.intensities``: at least one; ``acceleration`` >= 1 and finite;
+  ``0 < center_fraction < 1`` and ``center_fraction <= 1 / acceleration``; with the
+  slice width ``slices.size = W``: ``1 <= round(W * center_fraction) <= W / acceleration``
+  (the rule of :func:`mrirecon.masks.cartesian_mask`).
+* ``train.grid``: exactly the axes of :data:`mrirecon.grid.GRID_AXES`, none empty, no
+  duplicate values; models in :data:`mrirecon.grid.MODEL_KINDS`; ``layers``,
+  ``batch_size``, ``epochs`` positive integers; every ``intensity`` a name in
+  ``masks.intensities``; for model ``image`` each ``layers`` value L needs ``slices.size``
+  divisible by ``2**(L-1)`` (:func:`mrirecon.models.build_image_unet`) and a bottom level
+  of at least :data:`MIN_UNET_BOTTOM` pixels; for model ``kspace`` ``layers >= 2``
+  (:func:`mrirecon.models.build_kspace_cnn`).
+
+The slice count against a volume's depth can only be checked per volume, at selection
+time (:func:`mrirecon.slices.choose_axial_slices`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .masks import MASK_TYPES, Intensity
+from .grid import GRID_AXES, MODEL_KINDS
+from .masks import MASK_TYPES, Intensity, center_line_count
+
+#: Smallest side (pixels) of the U-Net's bottom level, ``size / 2**(levels - 1)``: below
+#: this the deepest 3x3 convolutions see mostly zero padding.
+MIN_UNET_BOTTOM = 4
+#: Fewest conv layers of the k-space CNN (:func:`mrirecon.models.build_kspace_cnn`).
+MIN_KSPACE_LAYERS = 2
+
+
+class ParamsError(ValueError):
+    """A params file that cannot be used; the message names the file and every bad key."""
 
 
 class _Strict(BaseModel):
@@ -17,6 +51,7 @@ class _Strict(BaseModel):
 class DataParams(_Strict):
     source: str = "sample"
     limit: int | None = Field(None, ge=1)  # ingest only the first N good volumes (quick runs)
+    strict: bool = False  # stop ingestion at the first rejected file instead of skipping it
 
 
 class SliceParams(_Strict):
@@ -25,6 +60,14 @@ class SliceParams(_Strict):
     percentile: float = Field(99.5, gt=0, le=100)
     window_mm: tuple[float, float] = (20.0, 70.0)
     pixel_mm: float | None = Field(None, gt=0)  # resample slices to this in-plane pixel size (None = native)
+
+    @field_validator("window_mm")
+    @classmethod
+    def _ordered_window(cls, value: tuple[float, float]) -> tuple[float, float]:
+        lo, hi = value
+        if not (0 <= lo < hi):
+            raise ValueError(f"slices.window_mm must be [lo, hi] mm below the vertex with 0 <= lo < hi, got {list(value)}")
+        return value
 
 
 class SplitParams(_Strict):
@@ -36,12 +79,27 @@ class SplitParams(_Strict):
     def _known_splits(cls, value: dict[str, float]) -> dict[str, float]:
         if set(value) != {"train", "val", "test"}:
             raise ValueError(f"split.fractions needs exactly train, val, test; got {sorted(value)}")
+        bad = {k: v for k, v in value.items() if not (0 <= v <= 1)}
+        if bad:
+            raise ValueError(f"split.fractions must each be between 0 and 1, got {bad}")
+        total = sum(value.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"split.fractions must sum to 1, got {value} (sum {total:g})")
         return value
 
 
 class IntensityParams(_Strict):
-    acceleration: float = Field(gt=1)
+    acceleration: float = Field(ge=1, allow_inf_nan=False)
     center_fraction: float = Field(gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _centre_fits(self) -> "IntensityParams":
+        if self.center_fraction > 1 / self.acceleration + 1e-12:
+            raise ValueError(
+                f"center_fraction {self.center_fraction} is larger than 1/acceleration = "
+                f"{1 / self.acceleration:.4g}: the fully sampled centre alone would exceed the line budget"
+            )
+        return self
 
 
 class MaskParams(_Strict):
@@ -56,9 +114,22 @@ class MaskParams(_Strict):
             raise ValueError(f"masks.type must be one of {MASK_TYPES}, got {value!r}")
         return value
 
+    @field_validator("intensities")
+    @classmethod
+    def _some_intensity(cls, value: dict[str, IntensityParams]) -> dict[str, IntensityParams]:
+        if not value:
+            raise ValueError("masks.intensities is empty; give at least one, e.g. medium: {acceleration: 4, center_fraction: 0.08}")
+        return value
+
     def intensity_list(self) -> list[Intensity]:
         """The intensities in file order as :class:`~mrirecon.masks.Intensity`."""
         return [Intensity(name, p.acceleration, p.center_fraction) for name, p in self.intensities.items()]
+
+
+def _positive_ints(axis: str, values: list, minimum: int = 1) -> None:
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"train.grid.{axis} values must be integers >= {minimum}, got {value!r}")
 
 
 class TrainParams(_Strict):
@@ -74,6 +145,31 @@ class TrainParams(_Strict):
     seed: int = 0
     experiment: str = "mrirecon"
 
+    @field_validator("grid")
+    @classmethod
+    def _valid_grid(cls, grid: dict[str, list]) -> dict[str, list]:
+        if set(grid) != set(GRID_AXES):
+            missing, unknown = sorted(set(GRID_AXES) - set(grid)), sorted(set(grid) - set(GRID_AXES))
+            raise ValueError(f"train.grid needs exactly the axes {list(GRID_AXES)}; missing {missing}, unknown {unknown}")
+        for axis in GRID_AXES:
+            values = grid[axis]
+            if not values:
+                raise ValueError(f"train.grid.{axis} is empty; give at least one value")
+            duplicates = sorted({str(v) for v in values if values.count(v) > 1})
+            if duplicates:
+                raise ValueError(f"train.grid.{axis} repeats {duplicates}; each grid point must be unique")
+        unknown_models = sorted(set(map(str, grid["model"])) - set(MODEL_KINDS))
+        if unknown_models:
+            raise ValueError(f"train.grid.model has unknown kinds {unknown_models}; expected {list(MODEL_KINDS)}")
+        for axis in ("layers", "batch_size", "epochs"):
+            _positive_ints(axis, grid[axis])
+        if "kspace" in grid["model"] and min(grid["layers"]) < MIN_KSPACE_LAYERS:
+            raise ValueError(
+                f"train.grid.layers {grid['layers']}: model kspace needs layers >= {MIN_KSPACE_LAYERS} "
+                "(number of 3x3 conv layers; every layers value is combined with every model)"
+            )
+        return grid
+
     def settings(self) -> dict:
         """Fields of :class:`mrirecon.training.ModelSettings`."""
         return self.model_dump(exclude={"grid", "experiment"})
@@ -84,8 +180,50 @@ class EvaluateParams(_Strict):
     figure_slices: int = Field(3, ge=1)         # fixed test slices shown per grid point
 
 
+class ComputeParams(_Strict):
+    """Where grid points run (not tracked by DVC: it does not change results)."""
+
+    workers: int = Field(1, ge=1)          # grid points trained at once, each in its own process
+    dask_address: str | None = None        # tcp://host:port of an existing Dask scheduler (overrides workers)
+
+
+class ServeParams(_Strict):
+    """Schedule of ``mrirecon serve``."""
+
+    cron: str = "0 2 * * *"
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError(f"serve.cron must be a 5-field cron expression such as '0 2 * * *', got {value!r}")
+        return value
+
+
+def unet_size_problem(size: int, levels: int) -> str | None:
+    """Why an image of side ``size`` cannot go through a U-Net of ``levels`` levels, or None.
+
+    Args:
+        size: image side in pixels.
+        levels: U-Net levels (>= 1).
+
+    Returns:
+        None if ``size`` is divisible by ``2**(levels - 1)`` and the bottom level is at least
+        :data:`MIN_UNET_BOTTOM` pixels wide; otherwise a sentence naming the rule.
+    """
+    factor = 2 ** (levels - 1)
+    if size % factor:
+        return f"slices.size {size} is not divisible by 2**(layers-1) = {factor} for an image U-Net with layers={levels}"
+    if size // factor < MIN_UNET_BOTTOM:
+        return (
+            f"slices.size {size} is too small for an image U-Net with layers={levels}: its bottom level would be "
+            f"{size // factor} pixels wide (at least {MIN_UNET_BOTTOM}, i.e. size >= {MIN_UNET_BOTTOM * factor})"
+        )
+    return None
+
+
 class Params(BaseModel):
-    """All of ``params.yaml``."""
+    """All of ``params.yaml``, with the rules that involve several sections."""
 
     model_config = ConfigDict(extra="forbid")
     data: DataParams = DataParams()
@@ -94,15 +232,72 @@ class Params(BaseModel):
     masks: MaskParams
     train: TrainParams | None = None
     evaluate: EvaluateParams = EvaluateParams()
+    compute: ComputeParams = ComputeParams()
+    serve: ServeParams = ServeParams()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Params":
+        width = self.slices.size
+        for name, p in self.masks.intensities.items():
+            n_centre = center_line_count(width, p.center_fraction)
+            if n_centre < 1:
+                raise ValueError(
+                    f"masks.intensities.{name}: center_fraction {p.center_fraction} keeps round({width} * "
+                    f"{p.center_fraction}) = 0 centre lines of a {width}-pixel slice; use at least {0.5 / width:.4g}"
+                )
+            if n_centre > width / p.acceleration + 1e-9:
+                raise ValueError(
+                    f"masks.intensities.{name}: center_fraction {p.center_fraction} keeps {n_centre} centre lines, "
+                    f"more than W/R = {width}/{p.acceleration:g} = {width / p.acceleration:.1f} lines"
+                )
+        if self.train is not None:
+            grid = self.train.grid
+            unknown = [i for i in grid["intensity"] if not isinstance(i, str) or i not in self.masks.intensities]
+            if unknown:
+                raise ValueError(
+                    f"train.grid.intensity {unknown} not in masks.intensities {list(self.masks.intensities)}"
+                )
+            if "image" in grid["model"]:
+                for levels in grid["layers"]:
+                    problem = unet_size_problem(width, levels)
+                    if problem:
+                        raise ValueError(problem)
+        return self
+
+
+def _describe(error: ValidationError) -> str:
+    """One line per problem: ``key.path: message``."""
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"  {where}: {message}")
+    return "\n".join(lines)
 
 
 def load_params(path: str | Path) -> Params:
     """Read and validate a params file.
 
+    Args:
+        path: a ``params.yaml``-style file.
+
+    Returns:
+        the validated :class:`Params`.
+
     Raises:
         FileNotFoundError: if the file is missing.
-        pydantic.ValidationError: naming the offending key.
+        ParamsError: (a ``ValueError``) if the YAML cannot be parsed or a rule is broken;
+            the message names the file and, per problem, the key and the rule.
     """
     with open(path) as handle:
-        raw = yaml.safe_load(handle) or {}
-    return Params.model_validate(raw)
+        try:
+            raw = yaml.safe_load(handle) or {}
+        except yaml.YAMLError as exc:
+            raise ParamsError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of sections (data, slices, ...), got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        count = exc.error_count()
+        raise ParamsError(f"{path}: {count} invalid parameter{'s' if count > 1 else ''}:\n{_describe(exc)}") from exc

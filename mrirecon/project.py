@@ -64,6 +64,12 @@ class Layout:
         return self.root / "reports"
 
 
+def store_root(root: Path) -> Path:
+    """Where the MLflow store lives: ``$DVC_ROOT`` when DVC runs a queued experiment in a temp
+    copy (DVC points it at the parent repository), else the project root itself."""
+    return Path(os.environ.get("DVC_ROOT") or root).resolve()
+
+
 def configure_environment(root: Path) -> None:
     """Default settings that keep Prefect, MLflow and DVC local and quiet (no network).
 
@@ -78,7 +84,7 @@ def configure_environment(root: Path) -> None:
         "PREFECT_LOGGING_LEVEL": "INFO",
         "DO_NOT_TRACK": "true",
         "DVC_NO_ANALYTICS": "1",
-        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "MLFLOW_TRACKING_URI": f"sqlite:///{store_root(root) / 'mlflow.db'}",
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
     for key, value in defaults.items():

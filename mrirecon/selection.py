@@ -56,8 +56,9 @@ def select_slices(
     with AtomicParquetWriter(slices_path, SLICE_SCHEMA) as writer:
         for row in iter_parquet_rows(volumes_path):
             volume = decode_array(row["data"], row["shape"])
-            scaled, scale = normalise(volume, slice_params.percentile)
-            indices = choose_axial_slices(scaled, row["voxel_mm"][2], slice_params.per_subject, tuple(slice_params.window_mm))
+            scaled, scale = normalise(volume, slice_params.percentile, subject=row["subject"])
+            indices = choose_axial_slices(scaled, row["voxel_mm"][2], slice_params.per_subject,
+                                          tuple(slice_params.window_mm), subject=row["subject"])
             writer.write_rows(
                 [
                     {

@@ -13,6 +13,10 @@ import numpy as np
 from .masks import rng_for
 
 
+class SliceSelectionError(ValueError):
+    """Slices cannot be chosen from a volume; the message names the subject when known."""
+
+
 def foreground_area(volume: np.ndarray, threshold_fraction: float = 0.1) -> np.ndarray:
     """Head cross-section area (voxel count) of each axial slice.
 
@@ -33,6 +37,7 @@ def choose_axial_slices(
     voxel_mm_z: float,
     count: int,
     window_mm: tuple[float, float] = (20.0, 70.0),
+    subject: str | None = None,
 ) -> list[int]:
     """Pick ``count`` adjacent axial slices through the brain, away from jaw and neck.
 
@@ -47,19 +52,28 @@ def choose_axial_slices(
         voxel_mm_z: slice spacing in mm.
         count: number of adjacent slices (>= 1).
         window_mm: search window, mm below the vertex.
+        subject: subject id, named in error messages (e.g. ``"IXI012-HH-1211"``).
 
     Returns:
         ``count`` increasing slice indices along Z.
 
     Raises:
-        ValueError: if the volume has fewer than ``count`` slices or no head is found.
+        SliceSelectionError: (a ``ValueError``) if the volume has fewer than ``count``
+            axial slices (``slices.per_subject``) or no head is found; the message starts
+            with the subject when given.
     """
+    who = f"{subject}: " if subject else ""
+    if volume.ndim != 3:
+        raise SliceSelectionError(f"{who}expected an (X, Y, Z) volume, got shape {volume.shape}")
     n_z = volume.shape[2]
     if count < 1 or count > n_z:
-        raise ValueError(f"cannot choose {count} slices from a volume with {n_z} axial slices")
+        raise SliceSelectionError(
+            f"{who}cannot choose {count} slices (slices.per_subject) from a volume with {n_z} axial slices "
+            f"(shape {volume.shape}); lower slices.per_subject to at most {n_z} or drop this subject"
+        )
     area = foreground_area(volume).astype(np.float64)
     if area.max() <= 0:
-        raise ValueError("no head found (empty foreground)")
+        raise SliceSelectionError(f"{who}no head found (empty foreground)")
     smooth = np.convolve(area, np.ones(3) / 3, mode="same")
     head = np.flatnonzero(area >= 0.05 * area.max())
     vertex = int(head.max())
@@ -82,18 +96,25 @@ def axial_image(volume: np.ndarray, index: int) -> np.ndarray:
     return volume[:, ::-1, index].T
 
 
-def normalise(volume: np.ndarray, percentile: float = 99.5) -> tuple[np.ndarray, float]:
+def normalise(volume: np.ndarray, percentile: float = 99.5, subject: str | None = None) -> tuple[np.ndarray, float]:
     """Scale a volume so its ``percentile``-th intensity maps to 1.0 (no clipping).
 
+    Args:
+        volume: float ``(X, Y, Z)`` volume in scanner units.
+        percentile: in ``(0, 100]``.
+        subject: subject id, named in the error message.
+
     Returns:
-        ``(float32 scaled volume, scale)`` where ``scaled = volume / scale``.
+        ``(float32 scaled volume, scale)`` where ``scaled = volume / scale`` (scanner units).
 
     Raises:
-        ValueError: if the percentile is not positive.
+        SliceSelectionError: (a ``ValueError``) if the percentile is not positive (a
+            volume that is almost entirely zero).
     """
     scale = float(np.percentile(volume, percentile))
     if not scale > 0:
-        raise ValueError(f"{percentile}th percentile is {scale}; cannot normalise")
+        who = f"{subject}: " if subject else ""
+        raise SliceSelectionError(f"{who}{percentile}th percentile is {scale}; cannot normalise (volume almost all zero)")
     return (volume / scale).astype(np.float32), scale
 
 

@@ -21,25 +21,61 @@ COMPRESSION = "zstd"
 
 
 @contextlib.contextmanager
-def atomic_path(dest: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(dest: str | os.PathLike, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path next to ``dest``; on success rename it onto ``dest``.
 
-    On any exception the temporary file is removed and ``dest`` is left untouched, so a
-    crashed writer never leaves a half-written output.
+    The temporary file is ``.<name>.<random>.tmp`` in ``dest``'s folder (same file system,
+    so ``os.replace`` is atomic): readers see either the previous ``dest`` or the complete
+    new one, never a partial file. On any exception the temporary file is removed and
+    ``dest`` is left untouched. A process killed outright (SIGKILL, power loss) cannot run
+    clean-up code: ``dest`` is still intact, and the orphaned ``.tmp`` file stays behind.
+
+    Args:
+        dest: final path; its folder is created if needed.
+        durable: fsync the file before the rename and the folder after it, so a completed
+            write also survives a power loss (not only a crash of this process).
+
+    Yields:
+        the temporary :class:`~pathlib.Path` to write (it exists, empty, mode 0666 & ~umask).
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
         yield Path(tmp)
+        if durable:
+            _fsync(tmp)
         os.replace(tmp, dest)
+        if durable:
+            _fsync_dir(dest.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _fsync(path: str | os.PathLike) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - folders cannot be opened on some platforms
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some file systems refuse fsync on folders
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_json(dest: str | os.PathLike, obj: object) -> None:
@@ -61,7 +97,10 @@ def decode_array(cell: bytes, shape, dtype=np.float32) -> np.ndarray:
 class AtomicParquetWriter:
     """Stream rows into a parquet file in row groups, renamed into place on ``close``.
 
-    Use as a context manager; on error the partial file is deleted.
+    Use as a context manager. Rows go to a temporary file next to ``dest`` (see
+    :func:`atomic_path`); only a clean exit renames it onto ``dest``. On an exception the
+    partial file is deleted and the previous ``dest``, if any, is untouched; if the process
+    is killed mid-write, ``dest`` is untouched too.
 
     Args:
         dest: final path.
@@ -72,11 +111,16 @@ class AtomicParquetWriter:
     def __init__(self, dest: str | os.PathLike, schema: pa.Schema, metadata: dict[str, str] | None = None):
         self._ctx = atomic_path(dest)
         self._schema = schema.with_metadata(metadata or {})
+        self._writer: pq.ParquetWriter | None = None
         self.rows = 0
 
     def __enter__(self) -> "AtomicParquetWriter":
         self._tmp = self._ctx.__enter__()
-        self._writer = pq.ParquetWriter(self._tmp, self._schema, compression=COMPRESSION)
+        try:
+            self._writer = pq.ParquetWriter(self._tmp, self._schema, compression=COMPRESSION)
+        except BaseException as exc:
+            self._ctx.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         return self
 
     def write_rows(self, rows: list[dict]) -> None:
@@ -91,7 +135,13 @@ class AtomicParquetWriter:
             self._writer.add_key_value_metadata({key: value})
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        self._writer.close()
+        try:
+            self._writer.close()
+        except BaseException as close_error:
+            if exc is None:  # a failed close (e.g. disk full) must not publish a broken file
+                exc_type, exc, tb = type(close_error), close_error, close_error.__traceback__
+                self._ctx.__exit__(exc_type, exc, tb)
+                raise
         self._ctx.__exit__(exc_type, exc, tb)
         return False
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from prefect.cache_policies import NO_CACHE
 from prefect import get_run_logger, task
 
-from mrirecon.ingest import IngestSummary, ingest
+from mrirecon.ingest import IngestSummary, NoUsableVolumes, format_rejections, group_rejections, ingest
 from mrirecon.sources import Source, resolve_source
 
 
@@ -20,8 +20,16 @@ def resolve_source_task(option: str | None, params_source: str, cache_dir: Path)
 
 
 @task(name="ingest-volumes", cache_policy=NO_CACHE)
-def ingest_task(source: Source, volumes_path: Path, rejected_path: Path, limit: int | None = None) -> IngestSummary:
-    """Stream the source's volumes into ``volumes.parquet``; log one line per file."""
+def ingest_task(
+    source: Source, volumes_path: Path, rejected_path: Path, limit: int | None = None, strict: bool = False
+) -> IngestSummary:
+    """Stream the source's volumes into ``volumes.parquet``; log one line per file and, at the
+    end, the rejected files grouped by reason (also in ``rejected_path``).
+
+    Raises:
+        NoUsableVolumes: no file passed its checks (logged as an error first).
+        StrictRejection: ``strict`` and a file was rejected.
+    """
     logger = get_run_logger()
     count = {"n": 0}
 
@@ -32,6 +40,14 @@ def ingest_task(source: Source, volumes_path: Path, rejected_path: Path, limit: 
         else:
             logger.warning("[%d] rejected %s", count["n"], status)
 
-    summary = ingest(source, volumes_path, rejected_path, progress, limit)
+    try:
+        summary = ingest(source, volumes_path, rejected_path, progress, limit, strict=strict)
+    except NoUsableVolumes as exc:
+        logger.error("%s", exc)
+        raise
     logger.info("ingested %d volumes, rejected %d (see %s)", len(summary.accepted), len(summary.rejected), rejected_path)
+    if summary.rejected:
+        logger.warning("rejected files by reason: %s", format_rejections(summary.rejected, max_names=5))
+        for label, files in group_rejections(summary.rejected).items():
+            logger.info("  %d %s: %s", len(files), label, ", ".join(files))
     return summary

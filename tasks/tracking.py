@@ -14,12 +14,15 @@ from pathlib import Path
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from mrirecon.project import store_root
+
 PARENT_TAG = "mlflow.parentRunId"
 
 
 def tracking_uri(root: Path) -> str:
-    """``$MLFLOW_TRACKING_URI`` or ``sqlite:///<root>/mlflow.db``."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{root / 'mlflow.db'}"
+    """``$MLFLOW_TRACKING_URI`` or ``sqlite:///<store root>/mlflow.db`` (see
+    :func:`mrirecon.project.store_root`: queued DVC experiments log to the parent repo)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{store_root(root) / 'mlflow.db'}"
 
 
 def client_for(root: Path) -> MlflowClient:
@@ -32,7 +35,7 @@ def ensure_experiment(root: Path, name: str) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    return client.create_experiment(name, artifact_location=(root / "mlartifacts").resolve().as_uri())
+    return client.create_experiment(name, artifact_location=(store_root(root) / "mlartifacts").as_uri())
 
 
 def start_run(root: Path, experiment_id: str, name: str, tags: dict[str, str], parent_run_id: str | None = None) -> str:
@@ -59,3 +62,28 @@ def set_tags(root: Path, run_id: str, tags: dict[str, str]) -> None:
 
 def end_run(root: Path, run_id: str, status: str = "FINISHED") -> None:
     client_for(root).set_terminated(run_id, status)
+
+
+def child_runs_table(root: Path, experiment: str) -> list[dict]:
+    """Every finished grid-point run of ``experiment`` (all days) as flat dicts: run id, start
+    time, grid params, ``val_mse`` and ``test_*`` metrics, data version.
+
+    Raises:
+        ValueError: if the experiment does not exist.
+    """
+    client = client_for(root)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise ValueError(f"no MLflow experiment {experiment!r} in {tracking_uri(root)}")
+    rows = []
+    for run in client.search_runs([exp.experiment_id], "attributes.status = 'FINISHED'", max_results=5000):
+        if "grid_point" not in run.data.tags:
+            continue
+        rows.append({
+            "run_id": run.info.run_id,
+            "start": time.strftime("%Y-%m-%d %H:%M", time.localtime(run.info.start_time / 1000)),
+            **{k: run.data.params.get(k) for k in ("model", "layers", "batch_size", "epochs", "intensity")},
+            **{k: v for k, v in run.data.metrics.items() if k == "val_mse" or k.startswith("test_")},
+            "data_version": run.data.tags.get("data_version", ""),
+        })
+    return rows

@@ -1,22 +1,86 @@
-"""Prefect tasks of the training step: MLflow parent run and one task per grid point."""
+"""Prefect tasks of the training step: MLflow parent run, resume checks, one task per grid point."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import socket
 from pathlib import Path
 
-from prefect.cache_policies import NO_CACHE
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from mrirecon.grid import GridPoint
 from tasks import tracking
 from tasks.train_worker import run_in_fresh_process
 
 
+def config_hash(point: GridPoint, settings: dict, data_version: str) -> str:
+    """SHA-256 (16 hex digits) of a grid point's params, shared settings and data version."""
+    blob = json.dumps({"point": point.as_params(), "settings": settings, "data": data_version}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def finished_point(root: Path, models_dir: Path, point: GridPoint, settings: dict, data_version: str) -> dict | None:
+    """The saved result of ``point`` if it finished before with the same configuration and data.
+
+    A point counts as finished when ``models/<name>/result.json`` (written last, by an
+    atomic folder rename) has the same ``config_hash`` and its MLflow run is FINISHED.
+    """
+    path = models_dir / point.name / "result.json"
+    if not path.exists():
+        return None
+    result = json.loads(path.read_text())
+    if result.get("config_hash") != config_hash(point, settings, data_version):
+        return None
+    try:
+        status = tracking.client_for(root).get_run(result["run_id"]).info.status
+    except Exception:  # noqa: BLE001 - run missing from this store
+        return None
+    return result if status == "FINISHED" else None
+
+
+def mark_dead_runs_killed(root: Path, experiment: str) -> list[str]:
+    """Mark RUNNING runs started on this host by processes that no longer exist as KILLED.
+
+    Runs carry ``host`` and ``pid`` tags (see :mod:`tasks.train_worker`); a run whose process
+    died (e.g. ``kill -9``) would otherwise stay RUNNING forever.
+
+    Returns:
+        ids of the runs marked KILLED.
+    """
+    client = tracking.client_for(root)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    killed = []
+    for run in client.search_runs([exp.experiment_id], "attributes.status = 'RUNNING'"):
+        tags = run.data.tags
+        if tags.get("host") != socket.gethostname() or "pid" not in tags:
+            continue
+        if not _alive(int(tags["pid"])):
+            client.set_terminated(run.info.run_id, "KILLED")
+            killed.append(run.info.run_id)
+    return killed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @task(name="start-parent-run", cache_policy=NO_CACHE)
 def start_parent_task(root: Path, experiment: str, tags: dict[str, str], params: dict) -> tuple[str, str]:
     """Create the MLflow parent run of this pipeline run; returns ``(experiment_id, run_id)``."""
     experiment_id = tracking.ensure_experiment(root, experiment)
-    run_id = tracking.start_run(root, experiment_id, "pipeline", {**tags, "role": "parent"})
+    run_id = tracking.start_run(root, experiment_id, "pipeline",
+                                {**tags, "role": "parent", "host": socket.gethostname(), "pid": str(os.getpid())})
     tracking.log_params(root, run_id, params)
     get_run_logger().info("MLflow parent run %s in experiment %s", run_id, experiment)
     return experiment_id, run_id
@@ -25,7 +89,8 @@ def start_parent_task(root: Path, experiment: str, tags: dict[str, str], params:
 @task(name="train-grid-point", task_run_name="train-{point.name}", cache_policy=NO_CACHE)
 def train_point_task(point: GridPoint, job: dict) -> dict:
     """Train one grid point in a fresh process (flat memory) as an MLflow child run."""
-    result = run_in_fresh_process({**job, "point": point.as_params()})
+    result = run_in_fresh_process({**job, "point": point.as_params(),
+                                   "config_hash": config_hash(point, job["settings"], job["tags"]["data_version"])})
     get_run_logger().info(
         "%s: val MSE %.5f in %.0f s (%d epochs), peak RSS %.0f MB, run %s",
         point.name, result["val_mse"], result["wall_time_s"], result["epochs_run"], result["peak_rss_mb"], result["run_id"],

@@ -7,9 +7,10 @@ peak memory stays flat however large the grid.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
+import os
 import resource
+import socket
 import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
@@ -37,7 +38,14 @@ def train_job(job: dict) -> dict:
     from mrirecon.project import configure_environment
 
     root = Path(job["root"])
+    if job.get("tracking_uri"):
+        os.environ["MLFLOW_TRACKING_URI"] = job["tracking_uri"]  # long-lived Dask workers serve many projects
     configure_environment(root)
+    if job.get("threads"):
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(job["threads"])
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, job["threads"]))
     from mrirecon.datasets import load_slice_set
     from mrirecon.grid import GridPoint
     from mrirecon.storage import write_json
@@ -46,8 +54,12 @@ def train_job(job: dict) -> dict:
 
     point = GridPoint(**job["point"])
     settings = ModelSettings(**job["settings"])
-    run_id = tracking.start_run(root, job["experiment_id"], point.name,
-                                {**job["tags"], "grid_point": point.name}, job["parent_run_id"])
+    run_id = tracking.start_run(
+        root, job["experiment_id"], point.name,
+        {**job["tags"], "grid_point": point.name, "config_hash": job.get("config_hash", ""),
+         "host": socket.gethostname(), "pid": str(os.getpid())},
+        job["parent_run_id"],
+    )
     try:
         tracking.log_params(root, run_id, {**point.as_params(), **asdict(settings)})
         train = load_slice_set(job["slices"], job["masks"], point.intensity, "train")
@@ -68,8 +80,6 @@ def train_job(job: dict) -> dict:
         write_json(tmp / "spec.json", {"point": point.as_params(), "settings": asdict(settings),
                                       "size": int(train.images.shape[-1]), "run_id": run_id})
         write_json(tmp / "history.json", result.history)
-        shutil.rmtree(out, ignore_errors=True)
-        tmp.rename(out)
         peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         summary = {
             "val_mse": result.val_mse, "wall_time_s": result.wall_time_s,
@@ -77,10 +87,14 @@ def train_job(job: dict) -> dict:
         }
         tracking.log_metrics(root, run_id, summary)
         tracking.set_tags(root, run_id, {"stopped_early": result.stopped_early})
-        tracking.client_for(root).log_artifacts(run_id, str(out), "model")
+        tracking.client_for(root).log_artifacts(run_id, str(tmp), "model")
+        outcome = {"name": point.name, "run_id": run_id, "stopped_early": result.stopped_early,
+                   "model_dir": str(out.relative_to(root)), "config_hash": job.get("config_hash", ""), **summary}
+        write_json(tmp / "result.json", outcome)
+        shutil.rmtree(out, ignore_errors=True)
+        tmp.rename(out)  # the point counts as done only once this rename happened
         tracking.end_run(root, run_id, "FINISHED")
     except BaseException:
         tracking.end_run(root, run_id, "FAILED")
         raise
-    return {"name": point.name, "run_id": run_id, "stopped_early": result.stopped_early,
-            "model_dir": str(out.relative_to(root)), **summary}
+    return outcome

@@ -55,3 +55,22 @@ def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="more than W/R"):
         cartesian_mask(64, 8, 0.5, rng_for(0))
     assert achieved_acceleration(np.zeros(8, bool)) == float("inf")
+
+
+@pytest.mark.parametrize(
+    "width,accel,cf,match",
+    [
+        (0, 4.0, 0.08, "width must be a positive integer"),
+        (64.5, 4.0, 0.08, "width must be a positive integer"),
+        (64, 0.5, 0.08, "acceleration must be finite and >= 1"),
+        (64, float("nan"), 0.08, "acceleration must be finite and >= 1"),
+        (64, float("inf"), 0.08, "acceleration must be finite and >= 1"),
+        (64, 4.0, 0.0, r"center_fraction must be in \(0, 1\]"),
+        (64, 4.0, -0.1, r"center_fraction must be in \(0, 1\]"),
+        # cf = 0.246 <= 1/R = 0.2469 but round(100 * 0.246) = 25 lines > W/R = 24.7
+        (100, 4.05, 0.246, "keeps 25 lines, more than W/R = 24.7"),
+    ],
+)
+def test_arguments_outside_the_domain_raise(width, accel, cf, match):
+    with pytest.raises(ValueError, match=match):
+        cartesian_mask(width, accel, cf, rng_for(0))
