@@ -131,12 +131,15 @@ def _print_results(layout: Layout) -> None:
     report = json.loads(path.read_text())
     typer.echo("\nTest subjects (mean over slices; PSNR data_range = reference slice max):")
     typer.echo(f"{'intensity':>10} {'R':>4} {'zero-filled PSNR/SSIM':>22} {'best PSNR/SSIM':>16}  best grid point")
-    for intensity, block in report.items():
-        if intensity == "conventions":
+    from .evaluation import intensity_blocks
+
+    for condition, intensity, block in intensity_blocks(report):
+        if condition != "magnitude" and not block["best"]:
             continue
         zf, best = block["zero_filled"], block["best"] or {}
         best_txt = f"{best['psnr']:.2f}/{best['ssim']:.3f}" if best else "-"
-        typer.echo(f"{intensity:>10} {block['acceleration']:>4g} {zf['psnr']:>13.2f}/{zf['ssim']:.3f} {best_txt:>16}  {best.get('name', '-')}")
+        label = intensity if condition == "magnitude" else f"{intensity}+phase"
+        typer.echo(f"{label:>10} {block['acceleration']:>4g} {zf['psnr']:>13.2f}/{zf['ssim']:.3f} {best_txt:>16}  {best.get('name', '-')}")
     typer.echo(f"\nreports: {layout.reports}/ (metrics.json, grid.csv, figures/)")
     typer.echo(f"MLflow:  mlflow ui --backend-store-uri sqlite:///{layout.root / 'mlflow.db'}  (then open http://127.0.0.1:5000)")
 
@@ -321,6 +324,36 @@ def compare(
     path = Path(out) if out else layout.reports / f"compare_{metric}.png"
     save_figure(metric_vs_axes(rows, metric, ["model", "layers", "batch_size", "epochs"]), path)
     typer.echo(f"figure: {path}")
+
+
+@app.command()
+def report(
+    metrics: Annotated[Optional[str], typer.Option(help="metrics.json to read (default reports/metrics.json).")] = None,
+    readme: Annotated[Optional[str], typer.Option(help="Markdown file whose benchmark-table block is replaced (default README.md).")] = None,
+    title: Annotated[str, typer.Option(help="Heading line above the table.")] = "",
+    print_only: Annotated[bool, typer.Option("--print", help="Only print the table.")] = False,
+) -> None:
+    """Regenerate the benchmark table (zero-filled, CS and best networks per intensity, with and
+    without synthetic phase; PSNR/SSIM/NMSE on test subjects) in the README from metrics.json."""
+    import json
+
+    from .report import benchmark_table, update_readme
+
+    layout = _setup()
+    path = Path(metrics) if metrics else layout.reports / "metrics.json"
+    if not path.exists():
+        typer.echo(f"error: {path} not found: run the pipeline first", err=True)
+        raise typer.Exit(1)
+    table = benchmark_table(json.loads(path.read_text()), title)
+    typer.echo(table)
+    if not print_only:
+        target = Path(readme) if readme else layout.root / "README.md"
+        try:
+            changed = update_readme(target, table)
+        except ValueError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
+        typer.echo(f"{target}: {'updated' if changed else 'already up to date'}")
 
 
 @app.command()

@@ -14,24 +14,33 @@ from .storage import atomic_path  # noqa: E402
 
 
 def reconstruction_panel(reference: np.ndarray, zero_filled: np.ndarray, recon: np.ndarray, title: str,
-                         labels: list[str] | None = None) -> plt.Figure:
-    """Rows = slices; columns = reference, zero-filled, reconstruction, |error| x 5.
+                         labels: list[str] | None = None, cs: np.ndarray | None = None) -> plt.Figure:
+    """Rows = slices; columns = reference, zero-filled, (CS,) reconstruction, |error| x 5.
+
+    The error map (reconstruction minus reference, absolute, colour scale 1/5 of the slice
+    maximum) shows where the network departs from the truth: structure that appears in it
+    but not in the zero-filled image's aliasing is hallucinated.
 
     Args:
         reference, zero_filled, recon: float ``(K, H, W)`` magnitude slices.
         title: figure title.
         labels: one row label per slice (e.g. subject and slice index).
+        cs: optional ``(K, H, W)`` compressed-sensing reconstructions, shown as a column.
     """
     k = reference.shape[0]
-    fig, axes = plt.subplots(k, 4, figsize=(10, 2.6 * k), squeeze=False)
+    n_cols = 5 if cs is not None else 4
+    fig, axes = plt.subplots(k, n_cols, figsize=(2.5 * n_cols, 2.6 * k), squeeze=False)
     for row in range(k):
         vmax = float(reference[row].max())
         error = np.abs(recon[row] - reference[row])
-        panels = [(reference[row], "reference"), (zero_filled[row], "zero-filled"),
-                  (recon[row], "reconstruction"), (error, "|error| x5")]
+        panels = [(reference[row], "reference"), (zero_filled[row], "zero-filled")]
+        if cs is not None:
+            panels.append((cs[row], "CS (L1-wavelet)"))
+        panels += [(recon[row], "reconstruction"), (error, "|error| x5")]
         for col, (image, name) in enumerate(panels):
             ax = axes[row, col]
-            ax.imshow(image, cmap="gray" if col < 3 else "inferno", vmin=0, vmax=vmax if col < 3 else vmax / 5)
+            is_error = col == len(panels) - 1
+            ax.imshow(image, cmap="inferno" if is_error else "gray", vmin=0, vmax=vmax / 5 if is_error else vmax)
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0:

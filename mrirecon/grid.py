@@ -6,6 +6,8 @@ import itertools
 from dataclasses import asdict, dataclass
 
 GRID_AXES = ("model", "layers", "batch_size", "epochs", "intensity")
+#: Axes that may be left out of ``train.grid``; their default is a single value.
+OPTIONAL_AXES = {"synthetic_phase": [False]}
 MODEL_KINDS = ("image", "kspace")
 
 
@@ -22,11 +24,14 @@ class GridPoint:
     batch_size: int
     epochs: int
     intensity: str
+    synthetic_phase: bool = False
 
     @property
     def name(self) -> str:
-        """Stable id used for folders and MLflow run names, e.g. ``image-L3-B16-E8-medium``."""
-        return f"{self.model}-L{self.layers}-B{self.batch_size}-E{self.epochs}-{self.intensity}"
+        """Stable id used for folders and MLflow run names, e.g. ``image-L3-B16-E8-medium``
+        (``-phase`` appended when trained on k-space with synthetic phase)."""
+        base = f"{self.model}-L{self.layers}-B{self.batch_size}-E{self.epochs}-{self.intensity}"
+        return base + ("-phase" if self.synthetic_phase else "")
 
     def as_params(self) -> dict:
         return asdict(self)
@@ -36,7 +41,8 @@ def expand_grid(grid: dict[str, list], intensities: list[str]) -> list[GridPoint
     """All grid points, in a stable order (the only place the product is expanded).
 
     Args:
-        grid: ``{axis: [values]}`` with exactly the keys of :data:`GRID_AXES`.
+        grid: ``{axis: [values]}`` with the keys of :data:`GRID_AXES` and optionally
+            ``synthetic_phase`` (``[false]``, ``[true]`` or ``[false, true]``).
         intensities: intensity names that the masks step produced.
 
     Returns:
@@ -46,8 +52,9 @@ def expand_grid(grid: dict[str, list], intensities: list[str]) -> list[GridPoint
         ValueError: on missing/unknown axes, an empty axis, an unknown model kind or an
             intensity the masks step did not produce.
     """
-    if set(grid) != set(GRID_AXES):
-        raise ValueError(f"train.grid needs exactly the axes {GRID_AXES}; got {sorted(grid)}")
+    grid = {**OPTIONAL_AXES, **grid}
+    if set(grid) != set(GRID_AXES) | set(OPTIONAL_AXES):
+        raise ValueError(f"train.grid needs exactly the axes {GRID_AXES} (optional: {tuple(OPTIONAL_AXES)}); got {sorted(grid)}")
     for axis in GRID_AXES:
         if not grid[axis]:
             raise ValueError(f"train.grid.{axis} is empty")
@@ -58,8 +65,8 @@ def expand_grid(grid: dict[str, list], intensities: list[str]) -> list[GridPoint
     if missing:
         raise ValueError(f"train.grid.intensity {sorted(missing)} not among the masks' intensities {intensities}")
     return [
-        GridPoint(model, int(layers), int(batch), int(epochs), intensity)
-        for intensity, model, layers, batch, epochs in itertools.product(
-            grid["intensity"], grid["model"], grid["layers"], grid["batch_size"], grid["epochs"]
+        GridPoint(model, int(layers), int(batch), int(epochs), intensity, bool(phase))
+        for phase, intensity, model, layers, batch, epochs in itertools.product(
+            grid["synthetic_phase"], grid["intensity"], grid["model"], grid["layers"], grid["batch_size"], grid["epochs"]
         )
     ]

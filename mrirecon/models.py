@@ -44,8 +44,9 @@ Data consistency
     lines by the measured values: ``out = m * k_in + (1 - m) * k_pred``, which returns the
     input values bit-exactly where ``m == 1``. For the magnitude-image U-Net exact data
     consistency is impossible (the phase of the image is not an input, so the measured
-    k-space cannot be re-imposed), and ``data_consistency=True`` raises
-    ``NotImplementedError``.
+    k-space cannot be re-imposed); with ``data_consistency=True`` the U-Net instead takes
+    the complex zero-filled image (real, imaginary channels) and ends with an exact
+    data-consistency step (:class:`ImageDataConsistency`), optionally as a cascade.
 
 Initialisation
     The final convolution of both models is zero-initialised, so an untrained model is the
@@ -238,62 +239,134 @@ def _conv_block(x, filters: int, name: str):
     return x
 
 
-def build_image_unet(size: int, levels: int, base_filters: int = 16, data_consistency: bool = False) -> keras.Model:
-    """Image-domain residual U-Net (Hyun et al. 2018; Ronneberger et al. 2015).
+def _centred_fft2(real, imag, inverse: bool):
+    """Orthonormal centred 2D (inverse) FFT of ``(B, H, W)`` real/imag tensors with ``keras.ops``.
+
+    Same convention as :func:`mrirecon.kspace.fft2c` / :func:`~mrirecon.kspace.ifft2c`;
+    the inverse is ``conj(fft2(conj(k))) / sqrt(H W)``, independent of the backend's
+    ``ifft2`` scaling.
+    """
+    height, width = real.shape[-2], real.shape[-1]
+    real = _roll2(real, (-(height // 2), -(width // 2)))
+    imag = _roll2(imag, (-(height // 2), -(width // 2)))
+    if inverse:
+        out_real, out_imag = ops.fft2((real, -imag))
+        out_imag = -out_imag
+    else:
+        out_real, out_imag = ops.fft2((real, imag))
+    norm = float(np.sqrt(height * width))
+    return (_roll2(out_real, (height // 2, width // 2)) / norm, _roll2(out_imag, (height // 2, width // 2)) / norm)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ImageDataConsistency(layers.Layer):
+    """Hard data consistency for a complex image: put the measured k-space lines back.
+
+    ``x_dc = F^-1( m * y + (1 - m) * F(x) )`` with the project's centred orthonormal FFT,
+    as in the data-consistency layers of cascaded/unrolled networks (Schlemper et al. 2018,
+    IEEE TMI 37(2):491-503, noiseless case). Inputs: ``[image (B, H, W, 2) real/imag,
+    measured k-space (B, H, W, 2) in model units (KSPACE_SCALE), mask (B, W)]``; output
+    ``(B, H, W, 2)`` whose k-space equals the measured lines where ``m == 1``.
+    """
+
+    def __init__(self, scale: float = KSPACE_SCALE, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = float(scale)
+
+    def call(self, inputs):
+        image, measured, mask = inputs
+        k_real, k_imag = _centred_fft2(image[..., 0], image[..., 1], inverse=False)
+        column = ops.cast(ops.expand_dims(mask, 1), image.dtype)  # (B, 1, W)
+        k_real = column * measured[..., 0] / self.scale + (1.0 - column) * k_real
+        k_imag = column * measured[..., 1] / self.scale + (1.0 - column) * k_imag
+        real, imag = _centred_fft2(k_real, k_imag, inverse=True)
+        return ops.stack([real, imag], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}
+
+
+def _unet(x, levels: int, base_filters: int, channels: int, prefix: str):
+    """U-Net body with a zero-initialised linear 1x1 head of ``channels``, added to ``x``."""
+    skips = []
+    h = x
+    for level in range(levels - 1):
+        h = _conv_block(h, base_filters * 2**level, name=f"{prefix}down{level}")
+        skips.append(h)
+        h = layers.MaxPooling2D(2, name=f"{prefix}down{level}_pool")(h)
+    h = _conv_block(h, base_filters * 2 ** (levels - 1), name=f"{prefix}bottom")
+    for level in reversed(range(levels - 1)):
+        filters = base_filters * 2**level
+        h = layers.Conv2DTranspose(filters, 2, strides=2, padding="same", name=f"{prefix}up{level}_upsample")(h)
+        h = layers.Concatenate(name=f"{prefix}up{level}_concat")([h, skips[level]])
+        h = _conv_block(h, filters, name=f"{prefix}up{level}")
+    residual = layers.Conv2D(channels, 1, kernel_initializer="zeros", bias_initializer="zeros",
+                             name=f"{prefix}residual")(h)
+    return layers.Add(name=f"{prefix}reconstruction")([x, residual])
+
+
+def build_image_unet(size: int, levels: int, base_filters: int = 16, data_consistency: bool = False,
+                     cascades: int = 1) -> keras.Model:
+    """Image-domain residual U-Net (Hyun et al. 2018; Ronneberger et al. 2015), optionally
+    a cascade of U-Net + data-consistency blocks.
 
     Architecture: ``levels`` resolution scales. Each encoder level applies two 3x3 conv +
     ReLU (``base_filters * 2**level`` filters) then 2x2 max-pooling; the bottom level
     (``level = levels - 1``) has two 3x3 convs and no pooling; each decoder level
     upsamples with a 2x2 stride-2 transposed convolution, concatenates the encoder skip
     features and applies two 3x3 conv + ReLU. A zero-initialised linear 1x1 convolution
-    gives one channel that is *added to the input* (residual learning), so the untrained
-    network is the identity. ``levels=1`` is just two 3x3 convs + the 1x1 residual head.
+    gives the residual that is *added to the input*, so the untrained network is the
+    identity. ``levels=1`` is just two 3x3 convs + the 1x1 residual head.
+
+    Without data consistency the network works on magnitudes: input ``"zero_filled"``
+    ``(batch, size, size, 1)`` = ``|F^-1(M y)|``, output the magnitude image.
+
+    With ``data_consistency`` it works on the complex image (real, imaginary channels), so
+    the measured k-space can be put back exactly: inputs ``"zero_filled"`` ``(batch, size,
+    size, 2)`` = ``F^-1(M y)``, ``"kspace"`` ``(batch, size, size, 2)`` = measured ``M y``
+    (model units, :func:`image_to_kspace_2ch`) and ``"mask"`` ``(batch, size)``; then
+    ``cascades`` times: U-Net (residual) -> :class:`ImageDataConsistency` (in the spirit of
+    unrolled networks, Schlemper et al. 2018). Output ``(batch, size, size, 2)``, the
+    complex image; take its magnitude for metrics.
 
     Args:
         size: image side ``H = W`` (pixels); must be divisible by ``2**(levels - 1)``.
         levels: number of U-Net levels (resolution scales), ``>= 1``.
         base_filters: filters at the first level, doubled at each deeper level.
-        data_consistency: must be False; see Raises.
+        data_consistency: complex input/output with a data-consistency step after each block.
+        cascades: number of U-Net + data-consistency blocks (only with ``data_consistency``).
 
     Returns:
-        Uncompiled ``keras.Model`` named ``"image_unet"``: input ``"zero_filled"``
-        ``(batch, size, size, 1)`` float32 zero-filled magnitude image, output
-        ``(batch, size, size, 1)`` float32 reconstructed magnitude image.
+        Uncompiled ``keras.Model`` named ``"image_unet"`` (``"image_unet_dc"`` with data consistency).
 
     Raises:
-        ValueError: if ``size``, ``levels`` or ``base_filters`` is not a positive integer,
-            or ``size`` is not divisible by ``2**(levels - 1)``.
-        NotImplementedError: if ``data_consistency`` is True: with a magnitude-only input
-            the image phase is unknown, so measured k-space cannot be re-imposed exactly.
+        ValueError: if ``size``, ``levels``, ``base_filters`` or ``cascades`` is not a positive
+            integer, ``size`` is not divisible by ``2**(levels - 1)``, or ``cascades > 1``
+            without data consistency.
     """
     size = _check_positive_int("size", size)
     levels = _check_positive_int("levels", levels)
     base_filters = _check_positive_int("base_filters", base_filters)
+    cascades = _check_positive_int("cascades", cascades)
     if size % 2 ** (levels - 1):
         raise ValueError(f"size {size} is not divisible by 2**(levels - 1) = {2 ** (levels - 1)} for levels={levels}")
-    if data_consistency:
-        raise NotImplementedError(
-            "image-domain data consistency needs the complex image (phase) and the mask; the "
-            "U-Net sees only the zero-filled magnitude, so it cannot re-impose measured k-space "
-            "exactly. Use build_kspace_cnn(..., data_consistency=True) for an exact-DC model."
-        )
-
-    inputs = keras.Input(shape=(size, size, 1), dtype="float32", name="zero_filled")
-    x = inputs
-    skips = []
-    for level in range(levels - 1):
-        x = _conv_block(x, base_filters * 2**level, name=f"down{level}")
-        skips.append(x)
-        x = layers.MaxPooling2D(2, name=f"down{level}_pool")(x)
-    x = _conv_block(x, base_filters * 2 ** (levels - 1), name="bottom")
-    for level in reversed(range(levels - 1)):
-        filters = base_filters * 2**level
-        x = layers.Conv2DTranspose(filters, 2, strides=2, padding="same", name=f"up{level}_upsample")(x)
-        x = layers.Concatenate(name=f"up{level}_concat")([x, skips[level]])
-        x = _conv_block(x, filters, name=f"up{level}")
-    residual = layers.Conv2D(1, 1, kernel_initializer="zeros", bias_initializer="zeros", name="residual")(x)
-    outputs = layers.Add(name="reconstruction")([inputs, residual])
-    return keras.Model(inputs, outputs, name="image_unet")
+    if not data_consistency:
+        if cascades != 1:
+            raise ValueError("cascades > 1 needs data_consistency=True")
+        inputs = keras.Input(shape=(size, size, 1), dtype="float32", name="zero_filled")
+        return keras.Model(inputs, _unet(inputs, levels, base_filters, 1, ""), name="image_unet")
+    image = keras.Input(shape=(size, size, 2), dtype="float32", name="zero_filled")
+    kspace = keras.Input(shape=(size, size, 2), dtype="float32", name="kspace")
+    mask = keras.Input(shape=(size,), dtype="float32", name="mask")
+    x = image
+    for block in range(cascades):
+        prefix = f"c{block}_" if cascades > 1 else ""
+        x = _unet(x, levels, base_filters, 2, prefix)
+        x = ImageDataConsistency(name=f"{prefix}data_consistency")([x, kspace, mask])
+    return keras.Model([image, kspace, mask], x, name="image_unet_dc")
 
 
 def build_kspace_cnn(size: int, layers: int, filters: int = 32, data_consistency: bool = True) -> keras.Model:

@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .grid import GRID_AXES, MODEL_KINDS
+from .grid import GRID_AXES, MODEL_KINDS, OPTIONAL_AXES
 from .masks import MASK_TYPES, Intensity, center_line_count
 
 #: Smallest side (pixels) of the U-Net's bottom level, ``size / 2**(levels - 1)``: below
@@ -145,9 +145,17 @@ class TrainParams(_Strict):
     seed: int = 0
     experiment: str = "mrirecon"
 
+    image_data_consistency: bool = False  # image model: complex input + exact data consistency
+    cascades: int = Field(1, ge=1, le=5)  # image model with data consistency: U-Net + DC blocks
+
     @field_validator("grid")
     @classmethod
     def _valid_grid(cls, grid: dict[str, list]) -> dict[str, list]:
+        optional = {k: v for k, v in grid.items() if k in OPTIONAL_AXES}
+        for axis, values in optional.items():
+            if not values or any(not isinstance(v, bool) for v in values) or len(set(values)) != len(values):
+                raise ValueError(f"train.grid.{axis} must be a list of distinct true/false values, got {values}")
+        grid = {k: v for k, v in grid.items() if k not in OPTIONAL_AXES}
         if set(grid) != set(GRID_AXES):
             missing, unknown = sorted(set(GRID_AXES) - set(grid)), sorted(set(grid) - set(GRID_AXES))
             raise ValueError(f"train.grid needs exactly the axes {list(GRID_AXES)}; missing {missing}, unknown {unknown}")
@@ -168,7 +176,7 @@ class TrainParams(_Strict):
                 f"train.grid.layers {grid['layers']}: model kspace needs layers >= {MIN_KSPACE_LAYERS} "
                 "(number of 3x3 conv layers; every layers value is combined with every model)"
             )
-        return grid
+        return {**grid, **optional}
 
     def settings(self) -> dict:
         """Fields of :class:`mrirecon.training.ModelSettings`."""
@@ -178,6 +186,15 @@ class TrainParams(_Strict):
 class EvaluateParams(_Strict):
     tolerance: float = Field(0.05, gt=0, lt=1)  # pct_correct: |est - ref| <= tolerance * max(ref slice)
     figure_slices: int = Field(3, ge=1)         # fixed test slices shown per grid point
+    cs: bool = True                             # compressed-sensing (L1-wavelet, FISTA) baseline
+    cs_lambdas: list[float] = [3e-4, 1e-3, 3e-3, 1e-2, 3e-2]  # candidates, chosen on validation slices
+    cs_iterations: int = Field(50, ge=1)
+    cs_val_slices: int = Field(40, ge=1)        # validation slices used to choose lambda (evenly spaced)
+    cs_wavelet: str = "haar"                    # orthogonal wavelet of the L1 prior (PyWavelets name)
+    cs_cycle_spin: bool = True                  # random circular shifts per iteration (translation invariance)
+    noise_fraction: float = Field(0.05, ge=0)   # robustness check: k-space noise std / k-space RMS
+    overfit_gap_db: float = Field(1.0, gt=0)    # a grid point overfits if train PSNR - test PSNR exceeds this
+    synthetic_phase_baselines: bool = True      # also score zero-filled and CS with synthetic phase
 
 
 class ComputeParams(_Strict):

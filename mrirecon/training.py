@@ -1,8 +1,10 @@
 """Training and inference of one grid point (Keras), free of Prefect and MLflow.
 
-Image model: input the zero-filled magnitude ``|F^-1(M F(x))|``, target ``x``.
-K-space model: input ``[M F(x)`` as (real, imag) in model units, mask``]``, target ``F(x)``
-(see :mod:`mrirecon.models` for the scaling). Loss: MSE in the model's output units (the
+Image model: input the zero-filled magnitude ``|F^-1(M F(x))|``, target ``x``; with image
+data consistency, input the complex zero-filled image, measured k-space and mask, target the
+complex image. K-space model: input ``[M F(x)`` as (real, imag) in model units, mask``]``,
+target ``F(x)`` (see :mod:`mrirecon.models` for the scaling). ``x`` carries a synthetic
+phase for grid points with ``synthetic_phase`` (:mod:`mrirecon.simulation`). Loss: MSE in the model's output units (the
 seed report's choice); optimiser Adam. Model selection uses the *image-domain* MSE of the
 magnitude reconstruction on the validation split, comparable across model kinds.
 """
@@ -18,8 +20,9 @@ import numpy as np
 
 from .datasets import SliceSet
 from .grid import GridPoint
-from .kspace import zero_filled
-from .models import build_image_unet, build_kspace_cnn, image_to_kspace_2ch, kspace_to_image
+from .kspace import fft2c, ifft2c
+from .simulation import measure, zero_filled_magnitude
+from .models import KSPACE_SCALE, build_image_unet, build_kspace_cnn, kspace_to_image
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,8 @@ class ModelSettings:
     data_consistency: bool = True
     early_stopping_patience: int | None = None
     seed: int = 0
+    image_data_consistency: bool = False
+    cascades: int = 1
 
 
 @dataclass
@@ -50,30 +55,52 @@ class TrainResult:
 def build_model(point: GridPoint, size: int, settings: ModelSettings) -> keras.Model:
     """Build (uncompiled) the network of ``point`` for ``size x size`` slices."""
     if point.model == "image":
-        return build_image_unet(size, point.layers, settings.base_filters)
+        return build_image_unet(size, point.layers, settings.base_filters, settings.image_data_consistency,
+                                settings.cascades if settings.image_data_consistency else 1)
     return build_kspace_cnn(size, point.layers, settings.kspace_filters, settings.data_consistency)
 
 
-def model_inputs(kind: str, data: SliceSet):
+def _two_channels(z: np.ndarray) -> np.ndarray:
+    return np.stack([z.real, z.imag], axis=-1).astype(np.float32)
+
+
+def model_inputs(kind: str, data: SliceSet, settings: ModelSettings | None = None, synthetic_phase: bool = False,
+                 noise_fraction: float = 0.0):
     """Network inputs and targets for a slice set.
 
+    The measured k-space is ``M (F(x) + n)`` from :func:`mrirecon.simulation.measure`
+    (``noise_fraction`` > 0 adds k-space noise, for robustness checks).
+
     Returns:
-        ``(x, y)``: for ``image`` float32 ``(N, H, W, 1)`` zero-filled / reference images;
-        for ``kspace`` ``({"kspace": (N, H, W, 2), "mask": (N, W)}, (N, H, W, 2))``.
+        ``(x, y)``: ``image`` (magnitude U-Net): float32 ``(N, H, W, 1)`` zero-filled / reference
+        magnitudes; ``image`` with ``settings.image_data_consistency``:
+        ``({"zero_filled": (N, H, W, 2), "kspace": (N, H, W, 2), "mask": (N, W)}, (N, H, W, 2))``
+        complex images as (real, imag); ``kspace``: ``({"kspace", "mask"}, (N, H, W, 2))``.
     """
+    settings = settings or ModelSettings()
+    measured, truth = measure(data, synthetic_phase, settings.seed, noise_fraction, settings.seed)
+    if kind == "image" and not settings.image_data_consistency:
+        return zero_filled_magnitude(measured)[..., None], data.images[..., None]
     if kind == "image":
-        zf = zero_filled(data.images, data.masks[:, None, :])
-        return zf[..., None], data.images[..., None]
-    x = {"kspace": image_to_kspace_2ch(data.images, data.masks), "mask": data.masks.astype(np.float32)}
-    y = image_to_kspace_2ch(data.images, np.ones_like(data.masks))
-    return x, y
+        x = {"zero_filled": _two_channels(ifft2c(measured)), "kspace": _two_channels(measured * KSPACE_SCALE),
+             "mask": data.masks.astype(np.float32)}
+        return x, _two_channels(truth.astype(np.complex64))
+    x = {"kspace": _two_channels(measured * KSPACE_SCALE), "mask": data.masks.astype(np.float32)}
+    return x, _two_channels(fft2c(truth) * KSPACE_SCALE)  # target: the full, noiseless k-space
 
 
-def reconstruct(model: keras.Model, kind: str, data: SliceSet, batch_size: int = 32) -> np.ndarray:
+def reconstruct(model: keras.Model, kind: str, data: SliceSet, batch_size: int = 32,
+                settings: ModelSettings | None = None, synthetic_phase: bool = False,
+                noise_fraction: float = 0.0) -> np.ndarray:
     """Magnitude reconstructions of a slice set, float32 ``(N, H, W)``."""
-    x, _ = model_inputs(kind, data)
+    settings = settings or ModelSettings()
+    x, _ = model_inputs(kind, data, settings, synthetic_phase, noise_fraction)
     out = model.predict(x, batch_size=batch_size, verbose=0)
-    return out[..., 0].astype(np.float32) if kind == "image" else kspace_to_image(out)
+    if kind == "image" and not settings.image_data_consistency:
+        return out[..., 0].astype(np.float32)
+    if kind == "image":
+        return np.hypot(out[..., 0], out[..., 1]).astype(np.float32)
+    return kspace_to_image(out)
 
 
 def train_point(
@@ -101,8 +128,8 @@ def train_point(
     size = train.images.shape[-1]
     model = build_model(point, size, settings)
     model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate), loss="mse")
-    x_train, y_train = model_inputs(point.model, train)
-    x_val, y_val = model_inputs(point.model, val)
+    x_train, y_train = model_inputs(point.model, train, settings, point.synthetic_phase)
+    x_val, y_val = model_inputs(point.model, val, settings, point.synthetic_phase)
     callbacks: list[keras.callbacks.Callback] = []
     if on_epoch is not None:
         callbacks.append(keras.callbacks.LambdaCallback(
@@ -118,7 +145,7 @@ def train_point(
         epochs=point.epochs, shuffle=True, callbacks=callbacks, verbose=verbose,
     )
     wall = time.perf_counter() - start
-    recon = reconstruct(model, point.model, val)
+    recon = reconstruct(model, point.model, val, settings=settings, synthetic_phase=point.synthetic_phase)
     val_mse = float(np.mean((recon.astype(np.float64) - val.images) ** 2))
     history = {k: [float(v) for v in values] for k, values in fit.history.items()}
     epochs_run = len(history.get("loss", []))

@@ -7,6 +7,7 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from mrirecon.evaluation import intensity_blocks
 from tasks import tracking
 
 CHAMPION = "champion"
@@ -32,10 +33,11 @@ def register_best_task(root: Path, report: dict) -> dict[str, dict]:
     client = tracking.client_for(root)
     logger = get_run_logger()
     out: dict[str, dict] = {}
-    for intensity, block in report.items():
-        if intensity == "conventions" or not block.get("best"):
+    for condition, intensity, block in intensity_blocks(report):
+        if not block.get("best"):
             continue
-        best, name = block["best"], model_name(intensity)
+        best = block["best"]
+        name = model_name(intensity) + ("" if condition == "magnitude" else "-synthetic-phase")
         if not client.search_registered_models(f"name = '{name}'"):
             client.create_registered_model(name, description=f"Best mrirecon network at {intensity} "
                                            f"(R={block['acceleration']:g}) by validation MSE")

@@ -28,9 +28,13 @@ def test_whole_dag_writes_reports_and_beats_zero_filled(finished_project):
     project, _, result = finished_project
     assert "best grid point" in result.stdout and "mlflow ui --backend-store-uri sqlite:///" in result.stdout
     report = json.loads((project / "reports/metrics.json").read_text())
-    assert set(report) == {"conventions", "medium"}
+    assert set(report) == {"conventions", "medium", "synthetic_phase"}
     block = report["medium"]
     assert block["acceleration"] == 4.0
+    assert block["effective_acceleration"]["hermitian"] < block["effective_acceleration"]["achieved"]
+    # baselines beside the networks, with and without synthetic phase (same shape)
+    assert block["cs"]["psnr"] > block["zero_filled"]["psnr"]
+    assert set(report["synthetic_phase"]["medium"]) >= {"acceleration", "zero_filled", "cs", "best", "best_by_model"}
     assert set(block["best_by_model"]) == {"image", "kspace"}
     for entry in (block["best"], *block["best_by_model"].values()):
         assert {"run_id", "model", "params", "mse", "nmse", "psnr", "ssim", "pct_correct"} <= set(entry)
@@ -57,7 +61,8 @@ def test_mlflow_parent_and_child_runs(finished_project):
     for child in children:
         assert child.info.status == "FINISHED"
         assert {"model", "layers", "batch_size", "epochs", "intensity", "learning_rate"} <= set(child.data.params)
-        assert {"val_mse", "test_mse", "test_psnr", "test_ssim", "test_nmse", "test_pct_correct", "wall_time_s"} <= set(child.data.metrics)
+        assert {"val_mse", "test_mse", "test_psnr", "test_ssim", "test_nmse", "test_pct_correct", "wall_time_s",
+                "train_psnr", "psnr_gap_db", "noisy_psnr"} <= set(child.data.metrics)
         assert len(client.get_metric_history(child.info.run_id, "val_loss")) == 2  # one per epoch
         assert child.data.tags["data_version"].startswith("slices:")
         assert len(child.data.tags["git_commit"]) >= 40

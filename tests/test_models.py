@@ -54,8 +54,48 @@ def test_image_unet_invalid_arguments():
         models.build_image_unet(20, 4)
     with pytest.raises(ValueError):
         models.build_image_unet(32, 0)
-    with pytest.raises(NotImplementedError, match="phase"):
-        models.build_image_unet(32, 2, data_consistency=True)
+    with pytest.raises(ValueError, match="cascades > 1 needs data_consistency"):
+        models.build_image_unet(32, 2, cascades=3)
+
+
+@pytest.mark.parametrize("cascades", [1, 3])
+def test_image_unet_data_consistency_keeps_sampled_lines_exactly(cascades):
+    from mrirecon.kspace import fft2c, ifft2c
+
+    size = 32
+    rng = np.random.default_rng(3)
+    model = models.build_image_unet(size, 2, base_filters=4, data_consistency=True, cascades=cascades)
+    assert model.name == "image_unet_dc" and model.output_shape == (None, size, size, 2)
+    _randomise(model)
+    images = rng.random((2, size, size)).astype(np.float32)
+    phase = np.exp(1j * rng.uniform(-1, 1, (2, size, size)))
+    truth = images * phase  # complex, non-Hermitian k-space
+    masks = np.zeros((2, size), bool)
+    masks[:, [3, 10, 15, 16, 17, 25]] = True
+    measured = fft2c(truth) * masks[:, None, :]
+    zero_filled = ifft2c(measured)
+    two = lambda z: np.stack([z.real, z.imag], -1).astype(np.float32)  # noqa: E731
+    out = model.predict({"zero_filled": two(zero_filled), "kspace": two(measured * models.KSPACE_SCALE),
+                         "mask": masks.astype(np.float32)}, verbose=0)
+    k_out = fft2c(out[..., 0] + 1j * out[..., 1])
+    sampled = np.broadcast_to(masks[:, None, :], k_out.shape)
+    np.testing.assert_allclose(k_out[sampled], measured[sampled], atol=1e-5)
+    assert not np.allclose(k_out[~sampled], 0, atol=1e-3)  # the network filled the other lines
+
+
+def test_image_data_consistency_layer_matches_numpy():
+    from mrirecon.kspace import fft2c, ifft2c
+
+    rng = np.random.default_rng(4)
+    image = rng.normal(size=(1, 16, 16)) + 1j * rng.normal(size=(1, 16, 16))
+    measured = rng.normal(size=(1, 16, 16)) + 1j * rng.normal(size=(1, 16, 16))
+    mask = np.zeros((1, 16), bool)
+    mask[0, [2, 8, 9]] = True
+    expected = ifft2c(np.where(mask[:, None, :], measured, fft2c(image)))
+    two = lambda z: np.stack([z.real, z.imag], -1).astype(np.float32)  # noqa: E731
+    out = np.asarray(models.ImageDataConsistency()([two(image), two(measured * models.KSPACE_SCALE),
+                                                     mask.astype(np.float32)]))
+    np.testing.assert_allclose(out[..., 0] + 1j * out[..., 1], expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("n_layers", [2, 3, 5])
