@@ -16,7 +16,8 @@ def ingest_flow(source: str | None = None) -> dict:
     layout = Layout(find_root())
     params = load_params(layout.params)
     resolved = resolve_source_task(source, params.data.source, layout.raw_sample)
-    summary = ingest_task(resolved, layout.volumes, layout.rejected, params.data.limit, params.data.strict)
+    summary = ingest_task(resolved, layout.volumes, layout.rejected, params.data.limit, params.data.strict,
+                          params.compute.ingest_workers)
     return {
         "accepted": len(summary.accepted),
         "rejected": len(summary.rejected),

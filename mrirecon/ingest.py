@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -131,6 +134,7 @@ def ingest(
     progress: Callable[[str, str], None] | None = None,
     limit: int | None = None,
     strict: bool = False,
+    workers: int = 1,
 ) -> IngestSummary:
     """Read every IXI T1 file of ``source`` and write the volumes parquet atomically.
 
@@ -151,6 +155,9 @@ def ingest(
         progress: optional callback ``(file name, "ok" | reason)`` called per file.
         limit: stop after this many good volumes (files are taken in name order).
         strict: raise :class:`StrictRejection` at the first rejected file.
+        workers: processes decoding files in parallel (1 = in this process). Files are still
+            written in source order and at most ``2 * workers`` decoded volumes wait in
+            memory, so memory stays bounded whatever the number of files.
 
     Returns:
         an :class:`IngestSummary`.
@@ -164,7 +171,7 @@ def ingest(
     summary = IngestSummary(source={"kind": source.kind, "path": str(source.path), "origin": source.origin})
     first_file: dict[str, str] = {}
     with AtomicParquetWriter(volumes_path, VOLUME_SCHEMA) as writer:
-        for item in iter_source_items(source):
+        for item, decoded in _decode_in_order(iter_source_items(source), workers):
             if limit is not None and len(summary.accepted) >= limit:
                 break
             name = item.name
@@ -177,7 +184,8 @@ def ingest(
                         f"{name}: duplicate of subject {subject}, already ingested from {first_file[subject]}",
                         "duplicate",
                     )
-                volume = load_volume(name, item.raw or b"")
+                if isinstance(decoded, tuple):
+                    raise VolumeError(*decoded)
             except VolumeError as exc:
                 rejection = Rejection(name, str(exc), exc.kind)
                 summary.rejected.append(rejection)
@@ -189,22 +197,9 @@ def ingest(
                         rejection,
                     ) from exc
                 continue
-            first_file[volume.subject] = name
-            row = {
-                "subject": volume.subject,
-                "site": volume.site,
-                "source": str(source.path),
-                "source_file": name,
-                "sha256": volume.sha256,
-                "original_shape": list(volume.original_shape),
-                "original_axcodes": volume.original_axcodes,
-                "shape": list(volume.data.shape),
-                "voxel_mm": list(volume.voxel_mm),
-                **intensity_stats(volume.data),
-                "data": encode_array(volume.data),
-            }
-            writer.write_rows([row])
-            summary.accepted.append(volume.subject)
+            first_file[decoded["subject"]] = name
+            writer.write_rows([{**decoded, "source": str(source.path)}])
+            summary.accepted.append(decoded["subject"])
             if progress:
                 progress(name, "ok")
         if not summary.accepted:
@@ -219,6 +214,57 @@ def ingest(
         )
     write_rejected(rejected_path, summary.rejected)
     return summary
+
+
+def decode_file(name: str, raw: bytes | None) -> dict | tuple[str, str]:
+    """Check and decode one file into a volumes.parquet row (without ``source``).
+
+    Returns:
+        the row dict, or ``(message, kind)`` of the :class:`VolumeError` that rejected it
+        (a plain tuple, so it crosses process boundaries).
+    """
+    try:
+        volume = load_volume(name, raw or b"")
+    except VolumeError as exc:
+        return (str(exc), exc.kind)
+    return {
+        "subject": volume.subject,
+        "site": volume.site,
+        "source_file": name,
+        "sha256": volume.sha256,
+        "original_shape": list(volume.original_shape),
+        "original_axcodes": volume.original_axcodes,
+        "shape": list(volume.data.shape),
+        "voxel_mm": list(volume.voxel_mm),
+        **intensity_stats(volume.data),
+        "data": encode_array(volume.data),
+    }
+
+
+def _decode_in_order(items: Iterator, workers: int) -> Iterator[tuple[object, dict | tuple | None]]:
+    """``(item, decode_file result)`` in source order; decoding spread over ``workers`` processes.
+
+    Items that already carry an error or are duplicates by name are passed through undecoded
+    (``None``). At most ``2 * workers`` results are pending at any time.
+    """
+    def wanted(item) -> bool:
+        return item.error is None
+
+    if workers <= 1:
+        for item in items:
+            yield item, decode_file(item.name, item.raw) if wanted(item) else None
+        return
+    pending: deque = deque()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for item in items:
+            future = pool.submit(decode_file, item.name, item.raw) if wanted(item) else None
+            pending.append((item, future))
+            while len(pending) >= 2 * workers:
+                done_item, done_future = pending.popleft()
+                yield done_item, done_future.result() if done_future else None
+        while pending:
+            done_item, done_future = pending.popleft()
+            yield done_item, done_future.result() if done_future else None
 
 
 def write_rejected(path: str | Path, rejected: list[Rejection] | list[tuple[str, str]]) -> None:

@@ -201,6 +201,7 @@ class ComputeParams(_Strict):
     """Where grid points run (not tracked by DVC: it does not change results)."""
 
     workers: int = Field(1, ge=1)          # grid points trained at once, each in its own process
+    ingest_workers: int = Field(2, ge=1)   # processes decoding volumes in parallel during ingestion
     dask_address: str | None = None        # tcp://host:port of an existing Dask scheduler (overrides workers)
 
 

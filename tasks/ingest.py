@@ -21,7 +21,8 @@ def resolve_source_task(option: str | None, params_source: str, cache_dir: Path)
 
 @task(name="ingest-volumes", cache_policy=NO_CACHE)
 def ingest_task(
-    source: Source, volumes_path: Path, rejected_path: Path, limit: int | None = None, strict: bool = False
+    source: Source, volumes_path: Path, rejected_path: Path, limit: int | None = None, strict: bool = False,
+    workers: int = 1,
 ) -> IngestSummary:
     """Stream the source's volumes into ``volumes.parquet``; log one line per file and, at the
     end, the rejected files grouped by reason (also in ``rejected_path``).
@@ -41,7 +42,7 @@ def ingest_task(
             logger.warning("[%d] rejected %s", count["n"], status)
 
     try:
-        summary = ingest(source, volumes_path, rejected_path, progress, limit, strict=strict)
+        summary = ingest(source, volumes_path, rejected_path, progress, limit, strict=strict, workers=workers)
     except NoUsableVolumes as exc:
         logger.error("%s", exc)
         raise
