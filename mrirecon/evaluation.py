@@ -14,9 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import SliceSet
-from .kspace import zero_filled
-from .metrics import CONVENTIONS, METRIC_NAMES, mean_metrics
+from .metrics import CONVENTIONS, METRIC_NAMES
 from .storage import atomic_path
 
 GRID_PARAMS = ("model", "layers", "batch_size", "epochs", "intensity")
@@ -56,11 +54,6 @@ def diagnostics(train_metrics: dict, test_metrics: dict, noisy_test_metrics: dic
         "noisy_psnr": noisy_test_metrics["psnr"], "noise_drop_db": test_metrics["psnr"] - noisy_test_metrics["psnr"],
         "overfit": bool(gap > overfit_gap_db),
     }
-
-
-def zero_filled_images(data: SliceSet) -> np.ndarray:
-    """Zero-filled magnitude reconstructions ``|F^-1(M F(x))|``, float32 ``(N, H, W)``."""
-    return zero_filled(data.images, data.masks[:, None, :])
 
 
 def figure_indices(n: int, count: int) -> list[int]:
@@ -162,16 +155,17 @@ def intensity_blocks(report: dict) -> list[tuple[str, str, dict]]:
     return out
 
 
-def write_grid_csv(path: Path, points: list[PointResult], zero_filled_metrics: dict[str, dict[str, float]]) -> None:
-    """One row per grid point: params, validation MSE, test metrics and PSNR gain over zero-filled."""
+def write_grid_csv(path: Path, points: list[PointResult], zero_filled_metrics: dict[str, dict[str, float]],
+                   phase_zero_filled_metrics: dict[str, dict[str, float]] | None = None) -> None:
+    """One row per grid point: params, validation MSE, test metrics, PSNR gain over zero-filled
+    (``phase_zero_filled_metrics`` for points trained with synthetic phase) and diagnostics."""
     fields = ["name", *GRID_PARAMS, "synthetic_phase", "acceleration", "run_id", "val_mse", *METRIC_NAMES,
               "zero_filled_psnr", "psnr_gain_db", *DIAGNOSTICS, "wall_time_s"]
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         for p in points:
-            zf = zero_filled_metrics[(p.params["intensity"], _phase(p))] if (p.params["intensity"], _phase(p)) in \
-                zero_filled_metrics else zero_filled_metrics[p.params["intensity"]]
+            zf = (phase_zero_filled_metrics if _phase(p) else zero_filled_metrics)[p.params["intensity"]]
             writer.writerow({
                 "name": p.name, **{k: p.params[k] for k in GRID_PARAMS}, "synthetic_phase": _phase(p),
                 "acceleration": p.acceleration, "run_id": p.run_id, "val_mse": p.val_mse, **p.metrics,
@@ -180,8 +174,12 @@ def write_grid_csv(path: Path, points: list[PointResult], zero_filled_metrics: d
             })
 
 
-def write_plot_data(folder: Path, report: dict, histories: dict[str, dict[str, list[float]]]) -> None:
-    """CSV files for ``dvc plots``: metrics vs acceleration, and per-epoch training curves."""
+def write_plot_data(folder: Path, report: dict, histories: dict[str, dict[str, list[float]]]) -> list[dict]:
+    """CSV files for ``dvc plots``: metrics vs acceleration, and per-epoch training curves.
+
+    Returns:
+        the metrics-vs-acceleration rows, sorted by acceleration (for the figure).
+    """
     by_intensity: dict[str, dict] = {}
     for condition, intensity, block in intensity_blocks(report):
         prefix = "phase_" if condition == "synthetic_phase" else ""
@@ -197,13 +195,15 @@ def write_plot_data(folder: Path, report: dict, histories: dict[str, dict[str, l
     with atomic_path(folder / "metrics_vs_acceleration.csv") as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
-        writer.writerows(sorted(rows, key=lambda r: r["acceleration"]))
+        rows = sorted(rows, key=lambda r: r["acceleration"])
+        writer.writerows(rows)
     with atomic_path(folder / "training_curves.csv") as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["grid_point", "epoch", "loss", "val_loss"])
         for name, history in histories.items():
             for epoch, (loss, val) in enumerate(zip(history.get("loss", []), history.get("val_loss", [])), start=1):
                 writer.writerow([name, epoch, loss, val])
+    return rows
 
 
 def write_metrics_json(path: Path, report: dict) -> None:
@@ -217,11 +217,6 @@ def write_metrics_json(path: Path, report: dict) -> None:
 
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(clean(report), indent=2) + "\n")
-
-
-def evaluate_images(reference: np.ndarray, estimate: np.ndarray, tolerance: float) -> dict[str, float]:
-    """Mean per-slice metrics of a reconstruction stack (see :func:`mrirecon.metrics.mean_metrics`)."""
-    return mean_metrics(reference, estimate, tolerance)
 
 
 def load_trained_model(model_dir: Path):

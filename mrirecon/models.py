@@ -74,6 +74,11 @@ _PACKAGE = "mrirecon"
 # --------------------------------------------------------------------------------------
 
 
+def complex_to_channels(z: np.ndarray) -> np.ndarray:
+    """Complex ``(...)`` array -> float32 ``(..., 2)`` with (real, imaginary) channels."""
+    return np.stack([z.real, z.imag], axis=-1).astype(np.float32)
+
+
 def image_to_kspace_2ch(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
     """Undersampled k-space of magnitude images, as the k-space CNN's 2-channel input.
 
@@ -102,7 +107,7 @@ def image_to_kspace_2ch(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
     if masks.shape != (n, w):
         raise ValueError(f"masks must be ({n}, {w}) or ({w},) for images {images.shape}, got {masks.shape}")
     kspace = fft2c(images.astype(np.float64)) * masks.astype(np.float64)[:, None, :]
-    return (KSPACE_SCALE * np.stack([kspace.real, kspace.imag], axis=-1)).astype(np.float32)
+    return complex_to_channels(KSPACE_SCALE * kspace)
 
 
 def kspace_to_image(kspace_2ch: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ from .datasets import SliceSet
 from .grid import GridPoint
 from .kspace import fft2c, ifft2c
 from .simulation import measure, zero_filled_magnitude
-from .models import KSPACE_SCALE, build_image_unet, build_kspace_cnn, kspace_to_image
+from .models import KSPACE_SCALE, build_image_unet, build_kspace_cnn, complex_to_channels, kspace_to_image
 
 
 @dataclass(frozen=True)
@@ -60,10 +60,6 @@ def build_model(point: GridPoint, size: int, settings: ModelSettings) -> keras.M
     return build_kspace_cnn(size, point.layers, settings.kspace_filters, settings.data_consistency)
 
 
-def _two_channels(z: np.ndarray) -> np.ndarray:
-    return np.stack([z.real, z.imag], axis=-1).astype(np.float32)
-
-
 def model_inputs(kind: str, data: SliceSet, settings: ModelSettings | None = None, synthetic_phase: bool = False,
                  noise_fraction: float = 0.0):
     """Network inputs and targets for a slice set.
@@ -82,11 +78,11 @@ def model_inputs(kind: str, data: SliceSet, settings: ModelSettings | None = Non
     if kind == "image" and not settings.image_data_consistency:
         return zero_filled_magnitude(measured)[..., None], data.images[..., None]
     if kind == "image":
-        x = {"zero_filled": _two_channels(ifft2c(measured)), "kspace": _two_channels(measured * KSPACE_SCALE),
+        x = {"zero_filled": complex_to_channels(ifft2c(measured)), "kspace": complex_to_channels(measured * KSPACE_SCALE),
              "mask": data.masks.astype(np.float32)}
-        return x, _two_channels(truth.astype(np.complex64))
-    x = {"kspace": _two_channels(measured * KSPACE_SCALE), "mask": data.masks.astype(np.float32)}
-    return x, _two_channels(fft2c(truth) * KSPACE_SCALE)  # target: the full, noiseless k-space
+        return x, complex_to_channels(truth.astype(np.complex64))
+    x = {"kspace": complex_to_channels(measured * KSPACE_SCALE), "mask": data.masks.astype(np.float32)}
+    return x, complex_to_channels(fft2c(truth) * KSPACE_SCALE)  # target: the full, noiseless k-space
 
 
 def reconstruct(model: keras.Model, kind: str, data: SliceSet, batch_size: int = 32,

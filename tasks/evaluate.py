@@ -13,9 +13,10 @@ import numpy as np
 from mrirecon.cs import choose_lambda, cs_reconstruct_batch
 from mrirecon.datasets import SliceSet, load_slice_set
 from mrirecon.evaluation import (
-    PointResult, diagnostics, evaluate_images, figure_indices, intensity_blocks, load_trained_model,
+    PointResult, diagnostics, figure_indices, intensity_blocks, load_trained_model,
     metrics_report, write_grid_csv, write_metrics_json, write_plot_data,
 )
+from mrirecon.metrics import mean_metrics
 from mrirecon.params import EvaluateParams
 from mrirecon.phase import effective_acceleration
 from mrirecon.simulation import measure, zero_filled_magnitude
@@ -64,13 +65,13 @@ def baselines_task(intensity: str, test: SliceSet, val: SliceSet | None, evaluat
     for phase in conditions:
         measured, _ = measure(test, phase, phase_seed)
         zf = zero_filled_magnitude(measured)
-        block = {"zero_filled": evaluate_images(test.images, zf, tol), "cs": None,
+        block = {"zero_filled": mean_metrics(test.images, zf, tol), "cs": None,
                  "images": {"zero_filled": zf[shown]}}
         if lam is not None:
             cs = np.abs(cs_reconstruct_batch(measured, test.masks, lam, evaluate.cs_iterations,
                                              wavelet=evaluate.cs_wavelet, cycle_spin=evaluate.cs_cycle_spin))
             cs = cs.astype(np.float32)
-            block["cs"] = {**evaluate_images(test.images, cs, tol), "lambda": lam}
+            block["cs"] = {**mean_metrics(test.images, cs, tol), "lambda": lam}
             block["images"]["cs"] = cs[shown]
         out["synthetic_phase" if phase else "magnitude"] = block
         logger.info("%s%s: zero-filled PSNR %.2f dB%s", intensity, " (synthetic phase)" if phase else "",
@@ -110,12 +111,12 @@ def evaluate_point_task(root: Path, entry: dict, test: SliceSet, train: SliceSet
                    if train is not None else None)
     keras.backend.clear_session()
     tol = evaluate.tolerance
-    metrics = evaluate_images(test.images, recon, tol)
+    metrics = mean_metrics(test.images, recon, tol)
     result = PointResult(entry["name"], entry["run_id"], spec["point"], entry["val_mse"], test.acceleration,
                          metrics, entry.get("wall_time_s", float("nan")))
     if train_recon is not None:
-        result.diagnostics = diagnostics(evaluate_images(train.images, train_recon, tol), metrics,
-                                         evaluate_images(test.images, noisy, tol), evaluate.overfit_gap_db)
+        result.diagnostics = diagnostics(mean_metrics(train.images, train_recon, tol), metrics,
+                                         mean_metrics(test.images, noisy, tol), evaluate.overfit_gap_db)
     shown = figure_indices(len(test), evaluate.figure_slices)
     if log_to_mlflow:
         numbers = {f"test_{k}": v for k, v in metrics.items()}
@@ -154,11 +155,8 @@ def write_reports_task(out: Path, intensities: dict[str, float], baselines: dict
     effective = {i: b["effective"] for i, b in baselines.items()}
     report = metrics_report(intensities, zero_filled, results, tolerance, cs, phase, effective)
     write_metrics_json(out / "metrics.json", report)
-    grid_zero_filled = {**zero_filled, **{(i, False): m for i, m in zero_filled.items()},
-                        **{(i, True): b["zero_filled"] for i, b in phase.items()}}
-    write_grid_csv(out / "grid.csv", results, grid_zero_filled)
-    write_plot_data(out / "plots", report, histories)
-    rows = list(_read_csv(out / "plots" / "metrics_vs_acceleration.csv"))
+    write_grid_csv(out / "grid.csv", results, zero_filled, {i: b["zero_filled"] for i, b in phase.items()})
+    rows = write_plot_data(out / "plots", report, histories)
     save_figure(metrics_vs_acceleration(rows), out / "figures" / "metrics_vs_acceleration.png")
     for condition, intensity, block in intensity_blocks(report):
         best = block["best"]
@@ -176,14 +174,6 @@ def write_reports_task(out: Path, intensities: dict[str, float], baselines: dict
         )
         save_figure(fig, out / "figures" / f"reconstructions_{intensity}{suffix}.png")
     return report
-
-
-def _read_csv(path: Path):
-    import csv
-
-    with open(path, newline="") as handle:
-        for row in csv.DictReader(handle):
-            yield {k: float(v) for k, v in row.items() if v not in ("", None) and k != "intensity"}
 
 
 @task(name="log-reports-to-parent", cache_policy=NO_CACHE)
