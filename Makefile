@@ -14,7 +14,7 @@ export DO_NOT_TRACK := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: install run test ui quality clean bench bench-pipeline bench-torch-venv
+.PHONY: install run test lint ui quality clean bench bench-pipeline bench-torch-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ quality: $(STAMP)  ## the quality profile (params-quality.yaml becomes params.ya
 
 test: $(STAMP)  ## the test suite (end-to-end tests need MRIRECON_SOURCE)
 	$(BIN)/python -m pytest
+
+lint: $(STAMP)  ## ruff (lint + format check) and mypy, as CI runs them
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: $(STAMP)  ## benchmarks 1-3: ingestion, scale/memory, training throughput -> reports/bench.json (~20 min, 2 cores)
 	$(BIN)/python benchmarks/ingest_bench.py $(INGEST_BENCH_ARGS)

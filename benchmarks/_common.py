@@ -7,7 +7,11 @@
   full-resolution-sized IXI-like T1 files (head-shaped, smooth texture, mild noise: they
   compress roughly like MRI, unlike pure noise), named like the official IXI files.
 * :class:`RssSampler` samples the summed resident memory of a process tree.
-* :func:`print_table` prints an aligned text table.
+* :func:`print_table` prints an aligned text table; :func:`doc_parser`,
+  :func:`add_synthetic_options` and :func:`add_output_options` build the scripts' command lines,
+  :func:`publish` merges the figures as ``--bench-json`` / ``--no-write`` say.
+* :func:`make_project_copy` / :func:`project_env` make a throw-away copy of the project (a fresh
+  git repository) and the environment to run ``mrirecon`` / ``dvc`` in it.
 
 The scripts run with the project's venv (``.venv/bin/python``); only ``torch_unet.py``, which
 runs in ``.venv-bench``, does not import this module.
@@ -15,6 +19,7 @@ runs in ``.venv-bench``, does not import this module.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import fcntl
 import gzip
@@ -22,6 +27,8 @@ import io
 import json
 import os
 import platform
+import shutil
+import subprocess
 import sys
 import tarfile
 import threading
@@ -63,8 +70,11 @@ def require_source() -> Path:
 
 def environment() -> dict:
     """Where and when the figures were measured."""
-    threads = {k: os.environ[k] for k in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
-               if k in os.environ}
+    threads = {
+        k: os.environ[k]
+        for k in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+        if k in os.environ
+    }
     return {
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "host": platform.node(),
@@ -76,8 +86,52 @@ def environment() -> dict:
     }
 
 
+def doc_parser(doc: str) -> argparse.ArgumentParser:
+    """Argument parser of a benchmark script: its docstring's first paragraph as the description,
+    the rest as the epilog (shown as written)."""
+    summary, _, rest = doc.partition("\n\n")
+    return argparse.ArgumentParser(
+        description=summary, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=rest
+    )
+
+
+def add_synthetic_options(parser: argparse.ArgumentParser) -> None:
+    """``--size X Y Z`` and ``--distinct K``: the shape and the variety of the synthetic volumes."""
+    parser.add_argument(
+        "--size",
+        type=int,
+        nargs=3,
+        default=[256, 256, 150],
+        metavar=("X", "Y", "Z"),
+        help="on-disk shape of the synthetic volumes (default 256 256 150, IXI's)",
+    )
+    parser.add_argument(
+        "--distinct",
+        type=int,
+        default=4,
+        help="distinct synthetic volumes generated; the N files cycle through them (default 4)",
+    )
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """``--bench-json PATH`` and ``--no-write``: where :func:`publish` merges the figures, or not at all."""
+    parser.add_argument(
+        "--bench-json", type=Path, default=BENCH_JSON, help="where figures are merged (default reports/bench.json)"
+    )
+    parser.add_argument(
+        "--no-write", action="store_true", help="only print; do not merge the figures into --bench-json"
+    )
+
+
+def publish(args: argparse.Namespace, key: str, figures: dict) -> None:
+    """Merge ``figures`` under ``key`` into ``args.bench_json`` (:func:`merge_bench`) unless ``--no-write``."""
+    if not args.no_write:
+        print(f"\nwritten: {merge_bench(key, figures, args.bench_json)} [{key}]")
+
+
 def print_table(headers: list[str], rows: list[list], title: str | None = None) -> None:
     """Print rows as an aligned table (floats with 3 significant decimals)."""
+
     def cell(value) -> str:
         if isinstance(value, float):
             return f"{value:.3g}" if abs(value) < 1 else f"{value:.2f}" if abs(value) < 100 else f"{value:.1f}"
@@ -100,7 +154,7 @@ def merge_bench(key: str, figures: dict, path: Path = BENCH_JSON) -> Path:
     An unreadable existing file is kept aside as ``bench.json.corrupt`` rather than overwritten
     silently.
     """
-    from mrirecon.storage import atomic_path  # temp file + fsync + rename
+    from mrirecon.data.storage import atomic_path  # temp file + fsync + rename
 
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = os.open(path.parent, os.O_RDONLY)  # flock on the folder itself: no lock file left behind
@@ -131,6 +185,52 @@ def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
         return 0.0, (ys[0] / xs[0] if xs and xs[0] else 0.0)
     slope, intercept = np.polyfit(np.asarray(xs, float), np.asarray(ys, float), 1)
     return float(intercept), float(slope)
+
+
+# ------------------------------------------------------------------------------------------
+# throw-away project copies
+# ------------------------------------------------------------------------------------------
+
+_GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+    "GIT_COMMITTER_NAME": "bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.invalid",
+}
+
+
+def make_project_copy(dest: Path, profile: str = "params-quick.yaml") -> Path:
+    """Copy the project's git-visible files (tracked and untracked, not ignored) to ``dest`` as a
+    fresh one-commit git repository, with ``profile`` as its ``params.yaml`` and no ``dvc.lock``."""
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    for rel in (f for f in listed if f and (ROOT / f).is_file()):
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, dest / rel)
+    shutil.copy2(ROOT / profile, dest / "params.yaml")
+    (dest / "dvc.lock").unlink(missing_ok=True)
+    env = {**os.environ, **_GIT_IDENTITY}
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-q", "-m", "benchmark copy"]):
+        subprocess.run(cmd, cwd=dest, check=True, env=env)
+    return dest
+
+
+def project_env(source: Path) -> dict[str, str]:
+    """Environment for ``mrirecon`` / ``dvc`` in a project copy: this venv first on ``PATH``, the
+    IXI files from ``source``, and no project, Prefect or MLflow setting inherited from the caller."""
+    unset = ("MRIRECON_PROJECT", "PREFECT_HOME", "PREFECT_API_URL", "MLFLOW_TRACKING_URI")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    env.update(
+        _GIT_IDENTITY,
+        MRIRECON_SOURCE=str(source),
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
+    return env
 
 
 # ------------------------------------------------------------------------------------------
@@ -173,8 +273,8 @@ def synthetic_head(shape: tuple[int, int, int] = (256, 256, 150), seed: int = 0)
     texture = _smooth_field(shape, 12, rng) + 0.5 * _smooth_field(shape, 4, rng)
     image = np.zeros(shape, np.float32)
     image[neck] = 420.0
-    image[(rho >= 0.86) & (rho < 0.93)] = 120.0   # skull: dark in T1
-    image[(rho >= 0.93) & (rho < 1.0)] = 700.0    # scalp fat: bright in T1
+    image[(rho >= 0.86) & (rho < 0.93)] = 120.0  # skull: dark in T1
+    image[(rho >= 0.93) & (rho < 1.0)] = 700.0  # scalp fat: bright in T1
     image[brain] = (560.0 + 130.0 * np.tanh(1.5 * texture))[brain]  # grey/white matter
     ventricles = (p / 20.0) ** 2 + ((s - 20.0) / 14.0) ** 2 + (np.abs(r) - 8.0) ** 2 / 6.0**2 < 1.0
     image[ventricles & brain] = 150.0
@@ -183,9 +283,9 @@ def synthetic_head(shape: tuple[int, int, int] = (256, 256, 150), seed: int = 0)
     image = np.hypot(image + noise[0], noise[1])  # Rician: magnitude of complex noise
     affine = np.array(
         [
-            [0.0, 0.0, voxel[2], -SYNTHETIC_FOV_MM[2] / 2],   # x (right) <- axis 2
-            [-voxel[0], 0.0, 0.0, SYNTHETIC_FOV_MM[0] / 2],   # y (anterior) <- -axis 0 (posterior)
-            [0.0, voxel[1], 0.0, -SYNTHETIC_FOV_MM[1] / 2],   # z (superior) <- axis 1
+            [0.0, 0.0, voxel[2], -SYNTHETIC_FOV_MM[2] / 2],  # x (right) <- axis 2
+            [-voxel[0], 0.0, 0.0, SYNTHETIC_FOV_MM[0] / 2],  # y (anterior) <- -axis 0 (posterior)
+            [0.0, voxel[1], 0.0, -SYNTHETIC_FOV_MM[1] / 2],  # z (superior) <- axis 1
             [0.0, 0.0, 0.0, 1.0],
         ]
     )
@@ -210,8 +310,9 @@ def ixi_name(index: int, official: bool = True) -> str:
     return f"IXI{index:03d}-Guys-{1000 + index:04d}{'-' if official else '_'}T1.nii.gz"
 
 
-def make_distinct_volumes(shape: tuple[int, int, int], distinct: int, level: int = 6,
-                          progress: bool = True) -> list[bytes]:
+def make_distinct_volumes(
+    shape: tuple[int, int, int], distinct: int, level: int = 6, progress: bool = True
+) -> list[bytes]:
     """``distinct`` different synthetic volumes as ``.nii.gz`` bytes (seeds 0..distinct-1)."""
     out = []
     for seed in range(distinct):
@@ -219,9 +320,12 @@ def make_distinct_volumes(shape: tuple[int, int, int], distinct: int, level: int
         data, affine = synthetic_head(shape, seed)
         out.append(nifti_gz_bytes(data, affine, level))
         if progress:
-            print(f"  generated synthetic volume {seed + 1}/{distinct} {shape} int16: "
-                  f"{len(out[-1]) / 1e6:.1f} MB .nii.gz (raw {data.nbytes / 1e6:.1f} MB) "
-                  f"in {time.perf_counter() - start:.1f} s", flush=True)
+            print(
+                f"  generated synthetic volume {seed + 1}/{distinct} {shape} int16: "
+                f"{len(out[-1]) / 1e6:.1f} MB .nii.gz (raw {data.nbytes / 1e6:.1f} MB) "
+                f"in {time.perf_counter() - start:.1f} s",
+                flush=True,
+            )
     return out
 
 
@@ -303,7 +407,7 @@ class RssSampler:
             self.peak_bytes = max(self.peak_bytes, total)
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> RssSampler:
         self._thread.start()
         return self
 

@@ -9,7 +9,6 @@ k-space models at 4x and 8x), each from scratch. Writes reports/bench_workers.js
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -20,14 +19,11 @@ import time
 from pathlib import Path
 
 import yaml
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-from conftest import make_project_copy, project_env  # noqa: E402
+from _common import ROOT, doc_parser, make_project_copy, project_env
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = doc_parser(__doc__)
     parser.add_argument("--epochs", type=int, default=3)
     args = parser.parse_args()
     source = os.environ.get("MRIRECON_SOURCE")
@@ -45,18 +41,32 @@ def main() -> None:
             project = Path(tmp) / f"w{workers}"
             shutil.copytree(base, project, symlinks=True)
             start = time.perf_counter()
-            subprocess.run(["mrirecon", "train", "--workers", str(workers)], cwd=project, env=env, check=True,
-                           capture_output=True)
+            subprocess.run(
+                ["mrirecon", "train", "--workers", str(workers)], cwd=project, env=env, check=True, capture_output=True
+            )
             figures[workers] = time.perf_counter() - start
     speedup = figures[1] / figures[2]
     print(f"{'workers':>8} {'wall time (s)':>14}")
     for workers, seconds in figures.items():
         print(f"{workers:>8} {seconds:>14.1f}")
-    print(f"speed-up of 2 workers over 1: {speedup:.2f}x on {os.cpu_count()} cores (4 grid points, {args.epochs} epochs)")
+    print(
+        f"speed-up of 2 workers over 1: {speedup:.2f}x on {os.cpu_count()} cores (4 grid points, {args.epochs} epochs)"
+    )
     out = ROOT / "reports" / "bench_workers.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"wall_time_s": figures, "speedup_2_over_1": speedup, "cores": os.cpu_count(),
-                               "grid_points": 4, "epochs": args.epochs}, indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "wall_time_s": figures,
+                "speedup_2_over_1": speedup,
+                "cores": os.cpu_count(),
+                "grid_points": 4,
+                "epochs": args.epochs,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Ingestion against its physical limit: wall time of ``ingest()`` / time of ``gzip -dc`` of the same files.
 
 What is measured
-    ``mrirecon.ingest.ingest(source, volumes.parquet, rejected.csv, workers=W)`` (the ingest stage
+    ``mrirecon.stages.ingest.ingest(source, volumes.parquet, rejected.csv, workers=W)`` (the ingest stage
     without Prefect/DVC: read, sha256, gunzip, NIfTI checks, reorientation to RAS, float32,
     statistics, zstd parquet write) is timed for W in ``--workers`` (default 1 and 2) on
 
@@ -29,7 +29,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import subprocess
 import sys
@@ -37,11 +36,22 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import (BENCH_JSON, environment, make_distinct_volumes, merge_bench, print_table, require_source,
-                     write_ixi_tar, write_synthetic_set)
-from mrirecon.ingest import ingest  # imported before any timing (nibabel, pyarrow, numpy load here)
-from mrirecon.sources import resolve_source
-from mrirecon.volumes import is_ixi_t1_name
+from _common import (
+    add_output_options,
+    add_synthetic_options,
+    doc_parser,
+    environment,
+    make_distinct_volumes,
+    print_table,
+    publish,
+    require_source,
+    write_ixi_tar,
+    write_synthetic_set,
+)
+
+from mrirecon.data.sources import resolve_source
+from mrirecon.data.volumes import is_ixi_t1_name
+from mrirecon.stages.ingest import ingest  # imported before any timing (nibabel, pyarrow, numpy load here)
 
 TARGET_RATIO = 3.0
 
@@ -50,7 +60,9 @@ def gzip_floor(paths: list[Path], processes: int = 1) -> float:
     """Wall time of ``gzip -dc`` over ``paths`` split into ``processes`` concurrent shares."""
     shares = [paths[i::processes] for i in range(processes)]
     start = time.perf_counter()
-    procs = [subprocess.Popen(["gzip", "-dc", *map(str, share)], stdout=subprocess.DEVNULL) for share in shares if share]
+    procs = [
+        subprocess.Popen(["gzip", "-dc", *map(str, share)], stdout=subprocess.DEVNULL) for share in shares if share
+    ]
     codes = [p.wait() for p in procs]
     elapsed = time.perf_counter() - start
     if any(codes):
@@ -86,8 +98,10 @@ def time_ingest(source_path: Path, workers: int, out_dir: Path, limit: int | Non
     summary = ingest(source, volumes, out_dir / f"rejected-w{workers}.csv", limit=limit, workers=workers)
     wall = time.perf_counter() - start
     if len(summary.accepted) != expected:
-        raise RuntimeError(f"ingest of {source_path} accepted {len(summary.accepted)} volumes, expected {expected} "
-                           f"({len(summary.rejected)} rejected: {[r.reason for r in summary.rejected[:3]]})")
+        raise RuntimeError(
+            f"ingest of {source_path} accepted {len(summary.accepted)} volumes, expected {expected} "
+            f"({len(summary.rejected)} rejected: {[r.reason for r in summary.rejected[:3]]})"
+        )
     out = {"workers": workers, "wall_s": wall, "volumes": expected, "parquet_mb": volumes.stat().st_size / 1e6}
     volumes.unlink()
     return out
@@ -103,10 +117,17 @@ def breakdown(files: list[Path], count: int = 5) -> dict:
     import gzip
     import hashlib
 
-    from mrirecon.storage import encode_array
-    from mrirecon.volumes import intensity_stats, load_volume
+    from mrirecon.data.storage import encode_array
+    from mrirecon.data.volumes import intensity_stats, load_volume
 
-    parts: dict[str, list[float]] = {"read": [], "sha256": [], "gunzip": [], "load_volume": [], "stats": [], "encode": []}
+    parts: dict[str, list[float]] = {
+        "read": [],
+        "sha256": [],
+        "gunzip": [],
+        "load_volume": [],
+        "stats": [],
+        "encode": [],
+    }
     for path in files[:count]:
         t0 = time.perf_counter()
         raw = path.read_bytes()
@@ -126,14 +147,24 @@ def breakdown(files: list[Path], count: int = 5) -> dict:
     return {key: statistics.median(values) for key, values in parts.items() if values}
 
 
-def bench_set(label: str, source_path: Path, files: list[Path], workers: list[int], out_dir: Path,
-              floor_repeats: int, limit: int | None = None, tar_path: Path | None = None) -> dict:
+def bench_set(
+    label: str,
+    source_path: Path,
+    files: list[Path],
+    workers: list[int],
+    out_dir: Path,
+    floor_repeats: int,
+    limit: int | None = None,
+    tar_path: Path | None = None,
+) -> dict:
     """Floors and ingest runs of one source: the directory ``source_path`` holding ``files``, or the tar
     ``tar_path`` made of them (its floor is ``tar -xOf | gzip -dc``; the parallel floor always runs
     on ``files``)."""
     compressed = sum(p.stat().st_size for p in files)
     floor = median_time(lambda: tar_floor(tar_path) if tar_path else gzip_floor(files), floor_repeats)
-    parallel = {w: median_time(lambda w=w: gzip_floor(files, w), floor_repeats, warm_up=False) for w in workers if w > 1}
+    parallel = {
+        w: median_time(lambda w=w: gzip_floor(files, w), floor_repeats, warm_up=False) for w in workers if w > 1
+    }
     # untimed warm-up on one file: the first ingest() in a process pays ~1 s of lazy initialisation
     warm = resolve_source(str(tar_path or source_path), None, out_dir)
     ingest(warm, out_dir / "warm-up.parquet", out_dir / "warm-up.csv", limit=1)
@@ -146,35 +177,47 @@ def bench_set(label: str, source_path: Path, files: list[Path], workers: list[in
         run["volumes_per_s"] = len(files) / run["wall_s"]
         run["meets_target"] = run["ratio"] <= TARGET_RATIO
         runs.append(run)
-        print(f"  {label}: workers={w} ingest {run['wall_s']:.2f} s, floor {floor:.2f} s, ratio {run['ratio']:.2f}",
-              flush=True)
+        print(
+            f"  {label}: workers={w} ingest {run['wall_s']:.2f} s, floor {floor:.2f} s, ratio {run['ratio']:.2f}",
+            flush=True,
+        )
     parts = breakdown(files) if not tar_path else None
-    return {"source": str(tar_path or source_path), "kind": "tar" if tar_path else "directory", "files": len(files),
-            "per_volume_breakdown_s": parts,
-            "compressed_mb": compressed / 1e6, "floor_gzip_s": floor,
-            "floor_gzip_parallel_s": {str(w): t for w, t in parallel.items()}, "runs": runs}
+    return {
+        "source": str(tar_path or source_path),
+        "kind": "tar" if tar_path else "directory",
+        "files": len(files),
+        "per_volume_breakdown_s": parts,
+        "compressed_mb": compressed / 1e6,
+        "floor_gzip_s": floor,
+        "floor_gzip_parallel_s": {str(w): t for w, t in parallel.items()},
+        "runs": runs,
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("--synthetic", type=int, default=50, metavar="N",
-                        help="synthetic full-size volumes (default 50; 0 skips part b)")
-    parser.add_argument("--size", type=int, nargs=3, default=[256, 256, 150], metavar=("X", "Y", "Z"),
-                        help="on-disk shape of the synthetic volumes (default 256 256 150, IXI's)")
-    parser.add_argument("--distinct", type=int, default=4,
-                        help="distinct synthetic volumes generated; the N files cycle through them (default 4)")
+    parser = doc_parser(__doc__)
+    parser.add_argument(
+        "--synthetic",
+        type=int,
+        default=50,
+        metavar="N",
+        help="synthetic full-size volumes (default 50; 0 skips part b)",
+    )
+    add_synthetic_options(parser)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="ingest worker counts (default 1 2)")
-    parser.add_argument("--sample-limit", type=int, default=None, metavar="N",
-                        help="only the first N files of the 2 mm sample (default all 150)")
+    parser.add_argument(
+        "--sample-limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="only the first N files of the 2 mm sample (default all 150)",
+    )
     parser.add_argument("--skip-sample", action="store_true", help="skip part (a), the real 2 mm sample")
     parser.add_argument("--skip-tar", action="store_true", help="skip ingesting the synthetic set as a tar")
     parser.add_argument("--floor-repeats", type=int, default=3, help="gzip floor runs, median taken (default 3)")
     parser.add_argument("--gzip-level", type=int, default=6, help="gzip level of the synthetic files (default 6)")
     parser.add_argument("--tmp", type=Path, default=None, help="folder for the synthetic files (default: system temp)")
-    parser.add_argument("--bench-json", type=Path, default=BENCH_JSON, help="where figures are merged (default reports/bench.json)")
-    parser.add_argument("--no-write", action="store_true", help="only print; do not merge the figures into --bench-json")
+    add_output_options(parser)
     args = parser.parse_args()
 
     figures: dict = {"target_ratio": TARGET_RATIO, "environment": environment(), "workers": args.workers}
@@ -182,9 +225,20 @@ def main() -> None:
 
     def add_rows(label: str, result: dict) -> None:
         for run in result["runs"]:
-            rows.append([label, result["files"], result["compressed_mb"], run["workers"], run["wall_s"],
-                         result["floor_gzip_s"], run["ratio"], run["ratio_vs_parallel_floor"], run["volumes_per_s"],
-                         "yes" if run["meets_target"] else "NO"])
+            rows.append(
+                [
+                    label,
+                    result["files"],
+                    result["compressed_mb"],
+                    run["workers"],
+                    run["wall_s"],
+                    result["floor_gzip_s"],
+                    run["ratio"],
+                    run["ratio_vs_parallel_floor"],
+                    run["volumes_per_s"],
+                    "yes" if run["meets_target"] else "NO",
+                ]
+            )
 
     with tempfile.TemporaryDirectory(prefix="ingest-bench-", dir=args.tmp) as tmp:
         tmp = Path(tmp)
@@ -194,8 +248,9 @@ def main() -> None:
                 files = sorted((p for p in source.iterdir() if is_ixi_t1_name(p.name)), key=lambda p: p.name)
                 files = files[: args.sample_limit] if args.sample_limit else files
                 print(f"(a) real sample: {len(files)} files from {source}", flush=True)
-                result = bench_set("sample", source, files, args.workers, tmp, args.floor_repeats,
-                                   limit=args.sample_limit)
+                result = bench_set(
+                    "sample", source, files, args.workers, tmp, args.floor_repeats, limit=args.sample_limit
+                )
             else:
                 sys.exit(f"MRIRECON_SOURCE={source} is not a directory; this benchmark needs the 2 mm sample folder")
             figures["sample"] = result
@@ -207,33 +262,55 @@ def main() -> None:
             folder = tmp / "synthetic"
             files = write_synthetic_set(folder, args.synthetic, volumes)  # real copies: n files' bytes read
             del volumes
-            figures["synthetic"] = {"shape": list(shape), "dtype": "int16", "distinct": args.distinct,
-                                    "gzip_level": args.gzip_level}
+            figures["synthetic"] = {
+                "shape": list(shape),
+                "dtype": "int16",
+                "distinct": args.distinct,
+                "gzip_level": args.gzip_level,
+            }
             result = bench_set("synthetic dir", folder, files, args.workers, tmp, args.floor_repeats)
             figures["synthetic"]["directory"] = result
             add_rows(f"synthetic {'x'.join(map(str, shape))} (dir)", result)
             if not args.skip_tar:
                 tar_path = write_ixi_tar(tmp / "IXI-T1.tar", files)  # same bytes as the directory's files
-                result = bench_set("synthetic tar", folder, files, args.workers, tmp, args.floor_repeats,
-                                   tar_path=tar_path)
+                result = bench_set(
+                    "synthetic tar", folder, files, args.workers, tmp, args.floor_repeats, tar_path=tar_path
+                )
                 figures["synthetic"]["tar"] = result
                 add_rows(f"synthetic {'x'.join(map(str, shape))} (tar)", result)
 
-    print_table(["source", "files", "MB (gz)", "workers", "ingest s", "gzip -dc s", "ratio", "ratio/par",
-                 "vol/s", f"<= {TARGET_RATIO:g}"], rows,
-                title="Ingestion vs decompression floor (ratio = ingest wall / gzip -dc wall; "
-                      "ratio/par = vs gzip -dc run on as many processes as workers)")
-    parts = [(label, figures[key] if key == "sample" else figures.get("synthetic", {}).get("directory"))
-             for label, key in (("2 mm sample", "sample"), ("synthetic", "synthetic")) if key in figures]
+    print_table(
+        [
+            "source",
+            "files",
+            "MB (gz)",
+            "workers",
+            "ingest s",
+            "gzip -dc s",
+            "ratio",
+            "ratio/par",
+            "vol/s",
+            f"<= {TARGET_RATIO:g}",
+        ],
+        rows,
+        title="Ingestion vs decompression floor (ratio = ingest wall / gzip -dc wall; "
+        "ratio/par = vs gzip -dc run on as many processes as workers)",
+    )
+    parts = [
+        (label, figures[key] if key == "sample" else figures.get("synthetic", {}).get("directory"))
+        for label, key in (("2 mm sample", "sample"), ("synthetic", "synthetic"))
+        if key in figures
+    ]
     parts = [(label, r["per_volume_breakdown_s"]) for label, r in parts if r and r.get("per_volume_breakdown_s")]
     if parts:
         keys = list(parts[0][1])
-        print_table(["set", *[f"{k} ms" for k in keys], "gunzip share of load_volume"],
-                    [[label, *[1000 * b[k] for k in keys], f"{b['gunzip'] / b['load_volume']:.0%}"] for label, b in parts],
-                    title="Per-volume cost of ingest's parts, one process, median of up to 5 files "
-                          "(load_volume includes sha256 + gunzip; stats and encode follow it)")
-    if not args.no_write:
-        print(f"\nwritten: {merge_bench('ingest', figures, args.bench_json)} [ingest]")
+        print_table(
+            ["set", *[f"{k} ms" for k in keys], "gunzip share of load_volume"],
+            [[label, *[1000 * b[k] for k in keys], f"{b['gunzip'] / b['load_volume']:.0%}"] for label, b in parts],
+            title="Per-volume cost of ingest's parts, one process, median of up to 5 files "
+            "(load_volume includes sha256 + gunzip; stats and encode follow it)",
+        )
+    publish(args, "ingest", figures)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 and optionally (``--default``) ``mrirecon run`` with the default profile.
 
 What is measured
-    In a temporary copy of the project (``tests/conftest.py: make_project_copy``: the git-visible
+    In a temporary copy of the project (``benchmarks/_common.py: make_project_copy``: the git-visible
     files, a fresh git repo, no ``dvc.lock``, so nothing is cached; environment from
     ``project_env``: the project's venv first on PATH, ``MRIRECON_SOURCE`` set, no Prefect or
     MLflow server from the outside):
@@ -27,7 +27,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import re
 import shutil
 import subprocess
@@ -36,7 +35,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import BENCH_JSON, ROOT, RssSampler, environment, merge_bench, print_table, require_source
+from _common import (
+    RssSampler,
+    add_output_options,
+    doc_parser,
+    environment,
+    make_project_copy,
+    print_table,
+    project_env,
+    publish,
+    require_source,
+)
 
 
 def timed(cmd: list[str], cwd: Path, env: dict, timeout: float) -> dict:
@@ -51,29 +60,37 @@ def timed(cmd: list[str], cwd: Path, env: dict, timeout: float) -> dict:
             output, _ = proc.communicate()
             output += f"\n[killed after {timeout:.0f} s]"
     wall = time.perf_counter() - start
-    return {"command": " ".join(cmd), "wall_s": wall, "peak_tree_rss_mb": sampler.peak_mb, "returncode": proc.returncode,
-            "stages_up_to_date": len(re.findall(r"stage \w+ is up to date", output)),
-            "dvc_stages_run": sorted(set(re.findall(r"Running stage '(\w+)'", output))),
-            "output_tail": output[-2000:]}
+    return {
+        "command": " ".join(cmd),
+        "wall_s": wall,
+        "peak_tree_rss_mb": sampler.peak_mb,
+        "returncode": proc.returncode,
+        "stages_up_to_date": len(re.findall(r"stage \w+ is up to date", output)),
+        "dvc_stages_run": sorted(set(re.findall(r"Running stage '(\w+)'", output))),
+        "output_tail": output[-2000:],
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("--default", action="store_true",
-                        help="also time `mrirecon run` with the default profile in a fresh copy (~13 min here)")
-    parser.add_argument("--keep", type=Path, default=None,
-                        help="make the project copies under this folder and keep them (default: temp, removed)")
-    parser.add_argument("--timeout", type=float, default=3600, help="seconds per command before it is killed (default 3600)")
-    parser.add_argument("--bench-json", type=Path, default=BENCH_JSON, help="where figures are merged (default reports/bench.json)")
-    parser.add_argument("--no-write", action="store_true", help="only print; do not merge the figures into --bench-json")
+    parser = doc_parser(__doc__)
+    parser.add_argument(
+        "--default",
+        action="store_true",
+        help="also time `mrirecon run` with the default profile in a fresh copy (~13 min here)",
+    )
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="make the project copies under this folder and keep them (default: temp, removed)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=3600, help="seconds per command before it is killed (default 3600)"
+    )
+    add_output_options(parser)
     args = parser.parse_args()
 
     source = require_source()
-    sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import make_project_copy, project_env  # noqa: E402 - the tests' own helpers
-
     env = project_env(source)
     base = args.keep.resolve() if args.keep else Path(tempfile.mkdtemp(prefix="pipeline-bench-"))
     if args.keep:
@@ -82,9 +99,11 @@ def main() -> None:
     failed = False
     try:
         quick = make_project_copy(base / "quick")
-        plan = [("mrirecon run (quick profile, from scratch)", ["mrirecon", "run"], quick),
-                ("mrirecon run again (no-op)", ["mrirecon", "run"], quick),
-                ("dvc repro (no-op)", ["dvc", "repro"], quick)]
+        plan = [
+            ("mrirecon run (quick profile, from scratch)", ["mrirecon", "run"], quick),
+            ("mrirecon run again (no-op)", ["mrirecon", "run"], quick),
+            ("dvc repro (no-op)", ["dvc", "repro"], quick),
+        ]
         if args.default:
             plan.append(("mrirecon run (default profile, from scratch)", ["mrirecon", "run"], None))
         for label, cmd, cwd in plan:
@@ -102,19 +121,33 @@ def main() -> None:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
 
-    print_table(["step", "wall s", "min", "peak tree RSS MB", "exit", "stages skipped", "dvc stages run"],
-                [[label, r["wall_s"], r["wall_s"] / 60, r["peak_tree_rss_mb"], r["returncode"], r["stages_up_to_date"],
-                  ",".join(r["dvc_stages_run"]) or "none"] for label, r in steps],
-                title=f"Whole pipeline in a temp copy of the project (source {source})")
+    print_table(
+        ["step", "wall s", "min", "peak tree RSS MB", "exit", "stages skipped", "dvc stages run"],
+        [
+            [
+                label,
+                r["wall_s"],
+                r["wall_s"] / 60,
+                r["peak_tree_rss_mb"],
+                r["returncode"],
+                r["stages_up_to_date"],
+                ",".join(r["dvc_stages_run"]) or "none",
+            ]
+            for label, r in steps
+        ],
+        title=f"Whole pipeline in a temp copy of the project (source {source})",
+    )
     noop = [r for label, r in steps if "no-op" in label]
     # the no-op `mrirecon run` should log "stage X is up to date" for all 5 stages (0: its log lines were not seen)
     if any(r["dvc_stages_run"] for r in noop) or any(0 < r["stages_up_to_date"] < 5 for r in noop[:1]):
         print("warning: a no-op step ran stages (see the columns stages skipped / dvc stages run)")
-    figures = {"environment": environment(), "source": str(source),
-               "steps": [{"step": label, **{k: v for k, v in r.items() if k != "output_tail"}} for label, r in steps],
-               "complete": not failed}
-    if not args.no_write:
-        print(f"\nwritten: {merge_bench('pipeline', figures, args.bench_json)} [pipeline]")
+    figures = {
+        "environment": environment(),
+        "source": str(source),
+        "steps": [{"step": label, **{k: v for k, v in r.items() if k != "output_tail"}} for label, r in steps],
+        "complete": not failed,
+    }
+    publish(args, "pipeline", figures)
     if failed:
         sys.exit(1)
 

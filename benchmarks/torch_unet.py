@@ -1,4 +1,4 @@
-"""PyTorch U-Net of the same depth, width and structure as ``mrirecon.models.build_image_unet``,
+"""PyTorch U-Net of the same depth, width and structure as ``mrirecon.models.unet.build_image_unet``,
 timed like ``train_throughput.py`` times the Keras model; prints one JSON object.
 
 Runs in the separate benchmark venv (``make bench-torch-venv`` -> ``.venv-bench``, torch CPU
@@ -35,8 +35,12 @@ from torch import nn
 
 
 def conv_block(in_ch: int, out_ch: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 3, padding=1), nn.ReLU(inplace=True),
-                         nn.Conv2d(out_ch, out_ch, 3, padding=1), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(out_ch, out_ch, 3, padding=1),
+        nn.ReLU(inplace=True),
+    )
 
 
 class UNet(nn.Module):
@@ -75,9 +79,11 @@ class UNet(nn.Module):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
     parser.add_argument("--size", type=int, default=256, help="image side (default 256)")
     parser.add_argument("--levels", type=int, default=5, help="U-Net levels (default 5 = 4 poolings)")
     parser.add_argument("--base-filters", type=int, default=32, help="channels at the first level (default 32)")
@@ -108,16 +114,30 @@ def main() -> None:
         optimiser.step()
         loss_value = loss.detach().item()  # synchronises (a no-op on CPU, kept for symmetry)
         times.append(time.perf_counter() - start)
-    timed = times[args.warmup:]
+    timed = times[args.warmup :]
     median = statistics.median(timed)
-    print(json.dumps({
-        "framework": "pytorch", "version": torch.__version__, "device": "cpu", "threads": torch.get_num_threads(),
-        "python": platform.python_version(),
-        "size": args.size, "levels": args.levels, "base_filters": args.base_filters, "batch": args.batch,
-        "params": sum(p.numel() for p in model.parameters()),
-        "warmup": args.warmup, "steps": args.steps, "step_times_s": timed,
-        "median_step_s": median, "slices_per_s": args.batch / median, "final_loss": loss_value,
-    }))
+    print(
+        json.dumps(
+            {
+                "framework": "pytorch",
+                "version": torch.__version__,
+                "device": "cpu",
+                "threads": torch.get_num_threads(),
+                "python": platform.python_version(),
+                "size": args.size,
+                "levels": args.levels,
+                "base_filters": args.base_filters,
+                "batch": args.batch,
+                "params": sum(p.numel() for p in model.parameters()),
+                "warmup": args.warmup,
+                "steps": args.steps,
+                "step_times_s": timed,
+                "median_step_s": median,
+                "slices_per_s": args.batch / median,
+                "final_loss": loss_value,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

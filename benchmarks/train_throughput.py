@@ -3,7 +3,7 @@ and of the same U-Net in PyTorch.
 
 What is measured
     One training step = forward + backward + Adam update on a batch (``--batch``, default 8) with
-    MSE loss, i.e. what ``mrirecon.training.train_point`` does per batch. Each variant is trained
+    MSE loss, i.e. what ``mrirecon.models.training.train_point`` does per batch. Each variant is trained
     with ``model.fit`` for ``--warmup`` + ``--steps`` batches of random float32 data of the
     model's input shapes (content does not change the cost); a callback takes a timestamp after
     every batch (after the loss is fetched, so the step has finished), the first ``--warmup``
@@ -11,7 +11,7 @@ What is measured
     gives ``slices/s = batch / median step``. The first step's time (mostly compilation) is
     reported separately.
 
-    Models (``mrirecon.models``):
+    Models (``mrirecon.models.unet``, ``mrirecon.models.kspace_cnn``):
     * ``unet-L5F32``: ``build_image_unet(size, levels=5, base_filters=32)`` = 4 poolings, 32
       channels at the top, as the fastMRI U-Net (7.76 M parameters), at every ``--sizes`` (default
       128 and 256);
@@ -49,7 +49,6 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import gc
 import json
 import os
@@ -59,7 +58,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import BENCH_JSON, ROOT, environment, merge_bench, print_table
+from _common import ROOT, add_output_options, doc_parser, environment, print_table, publish
 
 TORCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 TORCH_SCRIPT = Path(__file__).resolve().parent / "torch_unet.py"
@@ -76,17 +75,46 @@ def intra_op_threads() -> int:
 def model_configs(args, params) -> list[dict]:
     """The models to time: name, kind, size and builder arguments."""
     train = params.train
-    configs = [{"name": "unet-L5F32", "kind": "image", "size": s, "levels": 5, "filters": 32,
-                "data_consistency": False, "cascades": 1, "torch": True} for s in args.sizes]
+    configs = [
+        {
+            "name": "unet-L5F32",
+            "kind": "image",
+            "size": s,
+            "levels": 5,
+            "filters": 32,
+            "data_consistency": False,
+            "cascades": 1,
+            "torch": True,
+        }
+        for s in args.sizes
+    ]
     if train is not None and not args.no_params_models:
         image_levels = max(train.grid["layers"])
         dc = train.image_data_consistency
-        configs += [{"name": "unet-params", "kind": "image", "size": s, "levels": image_levels,
-                     "filters": train.base_filters, "data_consistency": dc, "cascades": train.cascades if dc else 1,
-                     "torch": False} for s in args.sizes]
-        configs.append({"name": "kspace-params", "kind": "kspace", "size": args.kspace_size,
-                        "layers": max(2, max(train.grid["layers"])), "filters": train.kspace_filters,
-                        "data_consistency": train.data_consistency, "torch": False})
+        configs += [
+            {
+                "name": "unet-params",
+                "kind": "image",
+                "size": s,
+                "levels": image_levels,
+                "filters": train.base_filters,
+                "data_consistency": dc,
+                "cascades": train.cascades if dc else 1,
+                "torch": False,
+            }
+            for s in args.sizes
+        ]
+        configs.append(
+            {
+                "name": "kspace-params",
+                "kind": "kspace",
+                "size": args.kspace_size,
+                "layers": max(2, max(train.grid["layers"])),
+                "filters": train.kspace_filters,
+                "data_consistency": train.data_consistency,
+                "torch": False,
+            }
+        )
     return configs
 
 
@@ -98,11 +126,13 @@ def describe(config: dict) -> str:
 
 
 def build(config: dict):
-    from mrirecon.models import build_image_unet, build_kspace_cnn
+    from mrirecon.models.kspace_cnn import build_kspace_cnn
+    from mrirecon.models.unet import build_image_unet
 
     if config["kind"] == "image":
-        return build_image_unet(config["size"], config["levels"], config["filters"], config["data_consistency"],
-                                config["cascades"])
+        return build_image_unet(
+            config["size"], config["levels"], config["filters"], config["data_consistency"], config["cascades"]
+        )
     return build_kspace_cnn(config["size"], config["layers"], config["filters"], config["data_consistency"])
 
 
@@ -147,21 +177,30 @@ def time_variant(config: dict, xla: bool, inputs: str, args) -> dict:
     if inputs == "numpy":
         model.fit(x, y, batch_size=args.batch, epochs=1, shuffle=True, verbose=0, callbacks=[timer])
     else:
-        data = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(n_batches * args.batch, seed=args.seed)
-                .batch(args.batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
+        data = (
+            tf.data.Dataset.from_tensor_slices((x, y))
+            .shuffle(n_batches * args.batch, seed=args.seed)
+            .batch(args.batch, drop_remainder=True)
+            .prefetch(tf.data.AUTOTUNE)
+        )
         model.fit(data, epochs=1, shuffle=False, verbose=0, callbacks=[timer])  # the dataset shuffles
     steps = [b - a for a, b in zip(timer.ends, timer.ends[1:])]
     if len(steps) != n_batches:
         raise RuntimeError(f"expected {n_batches} steps, timed {len(steps)}")
-    timed = steps[args.warmup:]
+    timed = steps[args.warmup :]
     median = statistics.median(timed)
     params = model.count_params()
     del model, x, y
     keras.backend.clear_session()
     gc.collect()
-    return {"first_step_s": steps[0], "step_times_s": timed, "median_step_s": median,
-            "slices_per_s": args.batch / median, "params": params,
-            "epoch_s": args.epoch_slices / (args.batch / median)}
+    return {
+        "first_step_s": steps[0],
+        "step_times_s": timed,
+        "median_step_s": median,
+        "slices_per_s": args.batch / median,
+        "params": params,
+        "epoch_s": args.epoch_slices / (args.batch / median),
+    }
 
 
 def run_torch(config: dict, args) -> dict:
@@ -169,9 +208,26 @@ def run_torch(config: dict, args) -> dict:
     python = args.torch_python
     if not python.exists():
         return {"error": NO_TORCH}
-    cmd = [str(python), str(TORCH_SCRIPT), "--size", str(config["size"]), "--levels", str(config["levels"]),
-           "--base-filters", str(config["filters"]), "--batch", str(args.batch), "--steps", str(args.steps),
-           "--warmup", str(args.warmup), "--threads", str(intra_op_threads()), "--seed", str(args.seed)]
+    cmd = [
+        str(python),
+        str(TORCH_SCRIPT),
+        "--size",
+        str(config["size"]),
+        "--levels",
+        str(config["levels"]),
+        "--base-filters",
+        str(config["filters"]),
+        "--batch",
+        str(args.batch),
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        "--threads",
+        str(intra_op_threads()),
+        "--seed",
+        str(args.seed),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode:
         return {"error": f"torch_unet.py failed (exit {proc.returncode}): {proc.stderr.strip()[-500:]}"}
@@ -181,44 +237,57 @@ def run_torch(config: dict, args) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser = doc_parser(__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256], help="U-Net image sizes (default 128 256)")
     parser.add_argument("--kspace-size", type=int, default=128, help="k-space CNN size (default 128)")
     parser.add_argument("--batch", type=int, default=8, help="batch size (default 8)")
     parser.add_argument("--steps", type=int, default=8, help="timed steps per variant, median taken (default 8)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
     parser.add_argument("--xla", nargs="+", choices=["off", "on"], default=["off", "on"], help="default: off on")
-    parser.add_argument("--inputs", nargs="+", choices=["numpy", "dataset"], default=["numpy", "dataset"],
-                        help="default: numpy dataset")
-    parser.add_argument("--no-params-models", action="store_true",
-                        help="only the L5/F32 U-Net (skip params.yaml's U-Net and k-space CNN)")
+    parser.add_argument(
+        "--inputs", nargs="+", choices=["numpy", "dataset"], default=["numpy", "dataset"], help="default: numpy dataset"
+    )
+    parser.add_argument(
+        "--no-params-models",
+        action="store_true",
+        help="only the L5/F32 U-Net (skip params.yaml's U-Net and k-space CNN)",
+    )
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml", help="params file (default params.yaml)")
-    parser.add_argument("--epoch-slices", type=int, default=2905,
-                        help="slices per epoch for the epoch-time column (default 2905 = 581 x 5)")
+    parser.add_argument(
+        "--epoch-slices",
+        type=int,
+        default=2905,
+        help="slices per epoch for the epoch-time column (default 2905 = 581 x 5)",
+    )
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
-    parser.add_argument("--torch-python", type=Path, default=TORCH_PYTHON,
-                        help="python of the PyTorch venv (default .venv-bench/bin/python)")
+    parser.add_argument(
+        "--torch-python",
+        type=Path,
+        default=TORCH_PYTHON,
+        help="python of the PyTorch venv (default .venv-bench/bin/python)",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--bench-json", type=Path, default=BENCH_JSON, help="where figures are merged (default reports/bench.json)")
-    parser.add_argument("--no-write", action="store_true", help="only print; do not merge the figures into --bench-json")
+    add_output_options(parser)
     args = parser.parse_args()
     if args.steps < 1 or args.warmup < 1:
         parser.error("--steps and --warmup must be >= 1 (the first step compiles)")
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no C++ info lines
-    import tensorflow as tf
     import keras
-    from mrirecon.params import load_params
+    import tensorflow as tf
+
+    from mrirecon.config import load_params
 
     tf.get_logger().setLevel("ERROR")  # silence "retracing" warnings: every variant builds a new model
 
     params = load_params(args.params)
     gpus = tf.config.list_physical_devices("GPU")
     device = f"GPU x{len(gpus)} ({', '.join(g.name for g in gpus)})" if gpus else "CPU"
-    print(f"TensorFlow {tf.__version__} (CUDA build: {tf.test.is_built_with_cuda()}), Keras {keras.__version__}, "
-          f"device {device}, intra-op threads {intra_op_threads()}", flush=True)
+    print(
+        f"TensorFlow {tf.__version__} (CUDA build: {tf.test.is_built_with_cuda()}), Keras {keras.__version__}, "
+        f"device {device}, intra-op threads {intra_op_threads()}",
+        flush=True,
+    )
     configs = model_configs(args, params)
     variants = [(xla == "on", inputs) for xla in args.xla for inputs in args.inputs]
     default_variant = (bool(gpus), "numpy")  # training.py: numpy arrays, jit_compile="auto"
@@ -228,8 +297,13 @@ def main() -> None:
         for xla, inputs in variants:
             label = f"{config['name']} {config['size']} xla={'on' if xla else 'off'} {inputs}"
             print(f"  {label} ...", end=" ", flush=True)
-            entry = {**{k: v for k, v in config.items() if k != "torch"}, "model": describe(config), "xla": xla,
-                     "inputs": inputs, "project_default": (xla, inputs) == default_variant}
+            entry = {
+                **{k: v for k, v in config.items() if k != "torch"},
+                "model": describe(config),
+                "xla": xla,
+                "inputs": inputs,
+                "project_default": (xla, inputs) == default_variant,
+            }
             try:
                 entry.update(time_variant(config, xla, inputs, args))
                 print(f"{entry['slices_per_s']:.1f} slices/s", flush=True)
@@ -248,13 +322,33 @@ def main() -> None:
 
     ok = [r for r in results if "error" not in r]
     print_table(
-        ["model", "size", "params", "XLA", "input", "first step s", "median step s", "slices/s",
-         f"epoch {args.epoch_slices} sl. min"],
-        [[r["model"] + (" *" if r["project_default"] else ""), r["size"], r.get("params"), "on" if r["xla"] else "off",
-          r["inputs"], r.get("first_step_s"), r.get("median_step_s"), r.get("slices_per_s"),
-          r["epoch_s"] / 60 if "epoch_s" in r else r.get("error", "")[:40]] for r in results],
+        [
+            "model",
+            "size",
+            "params",
+            "XLA",
+            "input",
+            "first step s",
+            "median step s",
+            "slices/s",
+            f"epoch {args.epoch_slices} sl. min",
+        ],
+        [
+            [
+                r["model"] + (" *" if r["project_default"] else ""),
+                r["size"],
+                r.get("params"),
+                "on" if r["xla"] else "off",
+                r["inputs"],
+                r.get("first_step_s"),
+                r.get("median_step_s"),
+                r.get("slices_per_s"),
+                r["epoch_s"] / 60 if "epoch_s" in r else r.get("error", "")[:40],
+            ]
+            for r in results
+        ],
         title=f"Training step, batch {args.batch}, median of {args.steps} steps after {args.warmup} warm-up "
-              f"({device}; * = the project's setting)",
+        f"({device}; * = the project's setting)",
     )
 
     summary = []
@@ -264,18 +358,32 @@ def main() -> None:
             continue
         best = max(rows, key=lambda r: r["slices_per_s"])
         lookup = {(r["xla"], r["inputs"]): r["slices_per_s"] for r in rows}
-        xla_gain = [lookup[(True, i)] / lookup[(False, i)] for i in args.inputs if (True, i) in lookup and (False, i) in lookup]
-        data_gain = [lookup[(x, "dataset")] / lookup[(x, "numpy")] for x in (False, True)
-                     if (x, "dataset") in lookup and (x, "numpy") in lookup]
-        summary.append({"model": config["name"], "size": config["size"],
-                        "fastest": f"xla={'on' if best['xla'] else 'off'} {best['inputs']}",
-                        "fastest_slices_per_s": best["slices_per_s"],
-                        "xla_speedup": statistics.mean(xla_gain) if xla_gain else None,
-                        "dataset_speedup": statistics.mean(data_gain) if data_gain else None})
-    print_table(["model", "size", "fastest variant", "slices/s", "XLA on/off", "tf.data/numpy"],
-                [[s["model"], s["size"], s["fastest"], s["fastest_slices_per_s"], s["xla_speedup"], s["dataset_speedup"]]
-                 for s in summary],
-                title="Which is faster (speed-up factors > 1 favour XLA on / tf.data; mean over the other axis)")
+        xla_gain = [
+            lookup[(True, i)] / lookup[(False, i)] for i in args.inputs if (True, i) in lookup and (False, i) in lookup
+        ]
+        data_gain = [
+            lookup[(x, "dataset")] / lookup[(x, "numpy")]
+            for x in (False, True)
+            if (x, "dataset") in lookup and (x, "numpy") in lookup
+        ]
+        summary.append(
+            {
+                "model": config["name"],
+                "size": config["size"],
+                "fastest": f"xla={'on' if best['xla'] else 'off'} {best['inputs']}",
+                "fastest_slices_per_s": best["slices_per_s"],
+                "xla_speedup": statistics.mean(xla_gain) if xla_gain else None,
+                "dataset_speedup": statistics.mean(data_gain) if data_gain else None,
+            }
+        )
+    print_table(
+        ["model", "size", "fastest variant", "slices/s", "XLA on/off", "tf.data/numpy"],
+        [
+            [s["model"], s["size"], s["fastest"], s["fastest_slices_per_s"], s["xla_speedup"], s["dataset_speedup"]]
+            for s in summary
+        ],
+        title="Which is faster (speed-up factors > 1 favour XLA on / tf.data; mean over the other axis)",
+    )
 
     comparisons = []
     if torch_results:
@@ -285,29 +393,56 @@ def main() -> None:
             project = next((r for r in tf_rows if r["project_default"]), None)
             best = max(tf_rows, key=lambda r: r["slices_per_s"]) if tf_rows else None
             if "error" in t:
-                rows.append([t["size"], project and project["slices_per_s"], best and best["slices_per_s"], t["error"],
-                             None, None])
+                rows.append(
+                    [
+                        t["size"],
+                        project and project["slices_per_s"],
+                        best and best["slices_per_s"],
+                        t["error"],
+                        None,
+                        None,
+                    ]
+                )
                 continue
             comparable = not gpus
-            cmp = {"size": t["size"], "torch_slices_per_s": t["slices_per_s"], "comparable": comparable,
-                   "tf_project_slices_per_s": project and project["slices_per_s"],
-                   "tf_best_slices_per_s": best and best["slices_per_s"],
-                   "tf_over_torch_time_project": (t["slices_per_s"] / project["slices_per_s"]) if project and comparable else None,
-                   "tf_over_torch_time_best": (t["slices_per_s"] / best["slices_per_s"]) if best and comparable else None,
-                   "params_equal": bool(best and best["params"] == t["params"])}
+            cmp = {
+                "size": t["size"],
+                "torch_slices_per_s": t["slices_per_s"],
+                "comparable": comparable,
+                "tf_project_slices_per_s": project and project["slices_per_s"],
+                "tf_best_slices_per_s": best and best["slices_per_s"],
+                "tf_over_torch_time_project": (t["slices_per_s"] / project["slices_per_s"])
+                if project and comparable
+                else None,
+                "tf_over_torch_time_best": (t["slices_per_s"] / best["slices_per_s"]) if best and comparable else None,
+                "params_equal": bool(best and best["params"] == t["params"]),
+            }
             comparisons.append(cmp)
-            rows.append([t["size"], cmp["tf_project_slices_per_s"], cmp["tf_best_slices_per_s"], t["slices_per_s"],
-                         cmp["tf_over_torch_time_project"], cmp["tf_over_torch_time_best"]])
-        print_table(["size", "TF * slices/s", "TF best slices/s", "PyTorch slices/s", "TF*/PT time", "TFbest/PT time"],
-                    rows, title=f"U-Net L5 F32 (fastMRI size), TensorFlow vs PyTorch {torch_results[0].get('version', '(not run)')} "
-                                f"on CPU (time ratio > 1: TensorFlow slower)"
-                                + ("" if not gpus else " -- TF ran on GPU, PyTorch on CPU: ratios not comparable"))
+            rows.append(
+                [
+                    t["size"],
+                    cmp["tf_project_slices_per_s"],
+                    cmp["tf_best_slices_per_s"],
+                    t["slices_per_s"],
+                    cmp["tf_over_torch_time_project"],
+                    cmp["tf_over_torch_time_best"],
+                ]
+            )
+        print_table(
+            ["size", "TF * slices/s", "TF best slices/s", "PyTorch slices/s", "TF*/PT time", "TFbest/PT time"],
+            rows,
+            title=f"U-Net L5 F32 (fastMRI size), TensorFlow vs PyTorch {torch_results[0].get('version', '(not run)')} "
+            f"on CPU (time ratio > 1: TensorFlow slower)"
+            + ("" if not gpus else " -- TF ran on GPU, PyTorch on CPU: ratios not comparable"),
+        )
     else:
         print(f"\nPyTorch comparison skipped ({'--no-torch' if args.no_torch else NO_TORCH})")
 
     full = [r for r in ok if r["size"] == 256 and r["kind"] == "image"]
     if full:
-        print(f"\nEpoch of {args.epoch_slices} slices at 256x256 (full IXI, 581 subjects x 5 slices), batch {args.batch}:")
+        print(
+            f"\nEpoch of {args.epoch_slices} slices at 256x256 (full IXI, 581 subjects x 5 slices), batch {args.batch}:"
+        )
         for name in dict.fromkeys(r["name"] for r in full):
             rows = [r for r in full if r["name"] == name]
             project = next((r for r in rows if r["project_default"]), None)
@@ -320,12 +455,22 @@ def main() -> None:
             if t["size"] == 256 and "error" not in t:
                 print(f"  PyTorch U-Net L5 F32: {t['epoch_s'] / 60:.1f} min ({t['slices_per_s']:.1f} slices/s)")
 
-    figures = {"environment": environment(), "tensorflow": tf.__version__, "keras": keras.__version__,
-               "device": device, "intra_op_threads": intra_op_threads(), "batch": args.batch, "steps": args.steps,
-               "warmup": args.warmup, "epoch_slices": args.epoch_slices, "results": results, "summary": summary,
-               "torch": (torch_results or NO_TORCH) if not args.no_torch else "skipped", "tf_vs_torch": comparisons}
-    if not args.no_write:
-        print(f"\nwritten: {merge_bench('train_throughput', figures, args.bench_json)} [train_throughput]")
+    figures = {
+        "environment": environment(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "device": device,
+        "intra_op_threads": intra_op_threads(),
+        "batch": args.batch,
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "epoch_slices": args.epoch_slices,
+        "results": results,
+        "summary": summary,
+        "torch": (torch_results or NO_TORCH) if not args.no_torch else "skipped",
+        "tf_vs_torch": comparisons,
+    }
+    publish(args, "train_throughput", figures)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prefect import flow
 
-from mrirecon.params import load_params
-from mrirecon.project import Layout, find_root
+from mrirecon.config import load_params
+from mrirecon.ops.project import Layout, find_root
 from tasks.ingest import ingest_task, resolve_source_task
 
 
@@ -16,8 +16,9 @@ def ingest_flow(source: str | None = None) -> dict:
     layout = Layout(find_root())
     params = load_params(layout.params)
     resolved = resolve_source_task(source, params.data.source, layout.raw_sample)
-    summary = ingest_task(resolved, layout.volumes, layout.rejected, params.data.limit, params.data.strict,
-                          params.compute.ingest_workers)
+    summary = ingest_task(
+        resolved, layout.volumes, layout.rejected, params.data.limit, params.data.strict, params.compute.ingest_workers
+    )
     return {
         "accepted": len(summary.accepted),
         "rejected": len(summary.rejected),

@@ -8,6 +8,7 @@ stages and leave the same ``dvc.lock``; after either, ``dvc status`` is clean.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from prefect import flow, get_run_logger
 
@@ -16,14 +17,20 @@ from flows.ingest import ingest_flow
 from flows.masks import masks_flow
 from flows.select import select_flow
 from flows.train import train_flow, train_flow_for
-from mrirecon.params import load_params
-from mrirecon.project import Layout, find_root
-from mrirecon.runlock import project_lock
-from mrirecon.sources import resolve_source
-from mrirecon.storage import atomic_path, parquet_metadata
+from mrirecon.config import load_params
+from mrirecon.data.sources import resolve_source
+from mrirecon.data.storage import atomic_path, parquet_metadata
+from mrirecon.ops.project import Layout, find_root
+from mrirecon.ops.runlock import project_lock
 from tasks.dvc import commit_stage, stage_is_current
 
-STAGES = {"ingest": ingest_flow, "select": select_flow, "masks": masks_flow, "train": train_flow, "evaluate": evaluate_flow}
+STAGES: dict[str, Callable[..., dict]] = {
+    "ingest": ingest_flow,
+    "select": select_flow,
+    "masks": masks_flow,
+    "train": train_flow,
+    "evaluate": evaluate_flow,
+}
 
 
 def _source_changed(layout: Layout, source: str | None) -> bool:
@@ -53,12 +60,18 @@ def use_profile(layout: Layout, profile: str | None) -> None:
 
 
 @flow(name="mrirecon-pipeline")
-def pipeline_flow(source: str | None = None, force: bool = False, until: str | None = None,
-                  profile: str | None = None, workers: int | None = None, dask_address: str | None = None) -> dict:
+def pipeline_flow(
+    source: str | None = None,
+    force: bool = False,
+    until: str | None = None,
+    profile: str | None = None,
+    workers: int | None = None,
+    dask_address: str | None = None,
+) -> dict:
     """Run the stages that DVC reports stale (all with ``force``) and commit each to dvc.lock.
 
     Args:
-        source: data source (directory, tar, or ``sample``); see :mod:`mrirecon.sources`.
+        source: data source (directory, tar, or ``sample``); see :mod:`mrirecon.data.sources`.
         force: run every stage even if DVC says it is current.
         until: stop after this stage (default: run all stages).
         profile: params profile to make active first (e.g. ``quick`` -> params-quick.yaml).

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prefect import flow
 
-from mrirecon.params import load_params
-from mrirecon.project import Layout, find_root
+from mrirecon.config import load_params
+from mrirecon.ops.project import Layout, find_root
 from tasks.select import select_task
 
 

@@ -6,9 +6,11 @@ through prefect-dask. Whatever the runner, each point trains in its own freshly 
 process (Keras never runs in a shared process or thread), with ``cores / workers`` TensorFlow
 threads. Locally the task runner is a thread pool whose threads only wait on those
 processes: unlike Prefect's process-pool runner, it keeps every task run in the same Prefect
-API as the flow (with the ephemeral API, pool processes would each start a server of their own). A point whose folder in ``models/`` already holds a finished result
-for the same configuration and data (same ``config_hash``) is reused, not retrained, so a
-killed run resumes where it stopped and a grid change trains only the new points.
+API as the flow (with the ephemeral API, pool processes would each start a server of their own).
+A point whose folder in ``models/`` already holds a finished result for the same configuration
+and data (same ``config_hash``) is reused, not retrained, so a killed run resumes where it
+stopped and a grid change trains only the new points. Each point travels to its process as a
+:class:`mrirecon.ops.worker.TrainJob`.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ import shutil
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from mrirecon.config import load_params
+from mrirecon.data.storage import write_json
 from mrirecon.grid import expand_grid
-from mrirecon.params import load_params
-from mrirecon.project import Layout, find_root
-from mrirecon.provenance import file_md5, git_commit
-from mrirecon.storage import write_json
-from tasks import tracking
-from tasks.train import finished_point, mark_dead_runs_killed, start_parent_task, train_point_task
+from mrirecon.ops import tracking
+from mrirecon.ops.project import Layout, find_root
+from mrirecon.ops.provenance import file_md5, git_commit
+from mrirecon.ops.worker import TrainJob
+from tasks.train import config_hash, finished_point, mark_dead_runs_killed, start_parent_task, train_point_task
 
 
 def task_runner(workers: int = 1, dask_address: str | None = None):
@@ -55,17 +58,14 @@ def train_flow(workers: int | None = None, dask_address: str | None = None) -> d
     if killed:
         logger.warning("marked %d MLflow runs of dead processes as KILLED: %s", len(killed), ", ".join(killed))
     experiment_id, parent = start_parent_task(
-        layout.root, params.train.experiment, tags,
+        layout.root,
+        params.train.experiment,
+        tags,
         {"grid_points": len(points), **{f"grid.{k}": v for k, v in params.train.grid.items()}},
     )
     settings = params.train.settings()
     n_workers = 1 if dask_address else max(1, workers or 1)
-    job = {
-        "root": str(layout.root), "settings": settings, "experiment_id": experiment_id,
-        "parent_run_id": parent, "tags": tags, "slices": str(layout.slices), "masks": str(layout.masks),
-        "models_dir": str(layout.models), "tracking_uri": tracking.tracking_uri(layout.root),
-        "threads": None if dask_address else max(1, (os.cpu_count() or 1) // n_workers),
-    }
+    threads = None if dask_address else max(1, (os.cpu_count() or 1) // n_workers)
     results: dict[str, dict] = {}
     todo = []
     for point in points:
@@ -75,10 +75,31 @@ def train_flow(workers: int | None = None, dask_address: str | None = None) -> d
             results[point.name] = done
         else:
             todo.append(point)
-    logger.info("training %d of %d grid points (%s)", len(todo), len(points),
-                f"Dask at {dask_address}" if dask_address else f"{n_workers} worker process(es)")
+    logger.info(
+        "training %d of %d grid points (%s)",
+        len(todo),
+        len(points),
+        f"Dask at {dask_address}" if dask_address else f"{n_workers} worker process(es)",
+    )
     try:
-        futures = [train_point_task.submit(point, job) for point in todo]
+        jobs = [
+            TrainJob(
+                point=point,
+                settings=settings,
+                root=layout.root,
+                slices=layout.slices,
+                masks=layout.masks,
+                models_dir=layout.models,
+                experiment_id=experiment_id,
+                parent_run_id=parent,
+                tags=tags,
+                config_hash=config_hash(point, settings, tags["data_version"]),
+                tracking_uri=tracking.tracking_uri(layout.root),
+                threads=threads,
+            )
+            for point in todo
+        ]
+        futures = [train_point_task.submit(job) for job in jobs]
         for point, future in zip(todo, futures):
             results[point.name] = future.result()
     except BaseException:
@@ -88,13 +109,22 @@ def train_flow(workers: int | None = None, dask_address: str | None = None) -> d
     for stale in layout.models.iterdir() if layout.models.exists() else []:
         if stale.name not in keep:
             shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink()
-    summary = {"experiment_id": experiment_id, "parent_run_id": parent, **tags,
-               "points": [{**p.as_params(), **results[p.name]} for p in points]}
+    summary = {
+        "experiment_id": experiment_id,
+        "parent_run_id": parent,
+        **tags,
+        "points": [{**p.as_params(), **results[p.name]} for p in points],
+    }
     write_json(layout.models / "train.json", summary)
-    tracking.log_metrics(layout.root, parent, {
-        "points_trained": len(todo), "points_reused": len(points) - len(todo),
-        "train_wall_time_s": sum(results[p.name]["wall_time_s"] for p in todo),
-    })
+    tracking.log_metrics(
+        layout.root,
+        parent,
+        {
+            "points_trained": len(todo),
+            "points_reused": len(points) - len(todo),
+            "train_wall_time_s": sum(results[p.name]["wall_time_s"] for p in todo),
+        },
+    )
     tracking.set_tags(layout.root, parent, {"child_runs": ",".join(results[p.name]["run_id"] for p in points)})
     tracking.end_run(layout.root, parent, "FINISHED")  # evaluation adds its metrics and reports later
     return summary

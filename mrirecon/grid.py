@@ -1,14 +1,16 @@
-"""The experiment grid: Cartesian product of model x layers x batch size x epochs x intensity."""
+"""The experiment grid (``params.yaml: train.grid``): its axes, its rules, and its Cartesian product
+model x layers x batch size x epochs x intensity (x synthetic phase).
+
+The one place for each: the axes (:data:`GRID_AXES`, the fields of :class:`GridPoint`), the
+rules a grid must follow (:func:`validate_grid`, applied by :mod:`mrirecon.config` when
+``params.yaml`` is loaded) and the expansion into points (:func:`expand_grid`).
+"""
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass
-
-GRID_AXES = ("model", "layers", "batch_size", "epochs", "intensity")
-#: Axes that may be left out of ``train.grid``; their default is a single value.
-OPTIONAL_AXES = {"synthetic_phase": [False]}
-MODEL_KINDS = ("image", "kspace")
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
 
 
 @dataclass(frozen=True)
@@ -34,14 +36,93 @@ class GridPoint:
         return base + ("-phase" if self.synthetic_phase else "")
 
     def as_params(self) -> dict:
+        """The axes' values, ``{axis: value}`` in :data:`GRID_AXES` order (MLflow params, ``spec.json: point``)."""
         return asdict(self)
 
 
-def expand_grid(grid: dict[str, list], intensities: list[str]) -> list[GridPoint]:
+#: Every grid axis, in :class:`GridPoint` field order:
+#: ``("model", "layers", "batch_size", "epochs", "intensity", "synthetic_phase")``.
+GRID_AXES: tuple[str, ...] = tuple(f.name for f in fields(GridPoint))
+#: Axes that may be left out of ``train.grid``; their default is a single value.
+OPTIONAL_AXES: dict[str, list] = {"synthetic_phase": [False]}
+#: Axes that ``train.grid`` must list: ``("model", "layers", "batch_size", "epochs", "intensity")``.
+REQUIRED_AXES: tuple[str, ...] = tuple(axis for axis in GRID_AXES if axis not in OPTIONAL_AXES)
+MODEL_KINDS = ("image", "kspace")
+#: Fewest conv layers of the k-space CNN (:func:`mrirecon.models.kspace_cnn.build_kspace_cnn`).
+MIN_KSPACE_LAYERS = 2
+
+
+def _positive_ints(axis: str, values: list, minimum: int = 1) -> None:
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"train.grid.{axis} values must be integers >= {minimum}, got {value!r}")
+
+
+def validate_grid(grid: dict[str, list]) -> dict[str, list]:
+    """Check a ``train.grid`` mapping (the only definition of its rules).
+
+    Rules: exactly the axes of :data:`REQUIRED_AXES`, plus optionally those of :data:`OPTIONAL_AXES`
+    (distinct true/false values); no axis empty, no repeated value; models in :data:`MODEL_KINDS`;
+    ``layers``, ``batch_size``, ``epochs`` integers >= 1; with model ``kspace``, ``layers >=``
+    :data:`MIN_KSPACE_LAYERS`. Rules involving other sections (intensity names:
+    :func:`check_intensities`; image size vs U-Net depth) are checked by :mod:`mrirecon.config`.
+
+    Args:
+        grid: ``{axis: [values]}`` as written in ``params.yaml``.
+
+    Returns:
+        the grid, required axes first (in the given order), then the optional axes given.
+
+    Raises:
+        ValueError: naming the axis and the rule broken.
+    """
+    optional = {k: v for k, v in grid.items() if k in OPTIONAL_AXES}
+    for axis, values in optional.items():
+        if not values or any(not isinstance(v, bool) for v in values) or len(set(values)) != len(values):
+            raise ValueError(f"train.grid.{axis} must be a list of distinct true/false values, got {values}")
+    grid = {k: v for k, v in grid.items() if k not in OPTIONAL_AXES}
+    if set(grid) != set(REQUIRED_AXES):
+        missing, unknown = sorted(set(REQUIRED_AXES) - set(grid)), sorted(set(grid) - set(REQUIRED_AXES))
+        raise ValueError(
+            f"train.grid needs exactly the axes {list(REQUIRED_AXES)}; missing {missing}, unknown {unknown}"
+        )
+    for axis in REQUIRED_AXES:
+        values = grid[axis]
+        if not values:
+            raise ValueError(f"train.grid.{axis} is empty; give at least one value")
+        duplicates = sorted({str(v) for v in values if values.count(v) > 1})
+        if duplicates:
+            raise ValueError(f"train.grid.{axis} repeats {duplicates}; each grid point must be unique")
+    unknown_models = sorted(set(map(str, grid["model"])) - set(MODEL_KINDS))
+    if unknown_models:
+        raise ValueError(f"train.grid.model has unknown kinds {unknown_models}; expected {list(MODEL_KINDS)}")
+    for axis in ("layers", "batch_size", "epochs"):
+        _positive_ints(axis, grid[axis])
+    if "kspace" in grid["model"] and min(grid["layers"]) < MIN_KSPACE_LAYERS:
+        raise ValueError(
+            f"train.grid.layers {grid['layers']}: model kspace needs layers >= {MIN_KSPACE_LAYERS} "
+            "(number of 3x3 conv layers; every layers value is combined with every model)"
+        )
+    return {**grid, **optional}
+
+
+def check_intensities(grid: dict[str, list], intensities: Iterable[str]) -> None:
+    """Check that every ``train.grid.intensity`` is one of ``intensities`` (``masks.intensities`` names).
+
+    Raises:
+        ValueError: listing the unknown intensities and the known ones.
+    """
+    known = list(intensities)
+    unknown = [i for i in grid["intensity"] if not isinstance(i, str) or i not in known]
+    if unknown:
+        raise ValueError(f"train.grid.intensity {unknown} not in masks.intensities {known}")
+
+
+def expand_grid(grid: dict[str, list], intensities: Iterable[str]) -> list[GridPoint]:
     """All grid points, in a stable order (the only place the product is expanded).
 
     Args:
-        grid: ``{axis: [values]}`` with the keys of :data:`GRID_AXES` and optionally
+        grid: ``{axis: [values]}`` with the axes of :data:`REQUIRED_AXES` and optionally
             ``synthetic_phase`` (``[false]``, ``[true]`` or ``[false, true]``).
         intensities: intensity names that the masks step produced.
 
@@ -49,24 +130,19 @@ def expand_grid(grid: dict[str, list], intensities: list[str]) -> list[GridPoint
         list of :class:`GridPoint`, intensities outermost so results arrive per intensity.
 
     Raises:
-        ValueError: on missing/unknown axes, an empty axis, an unknown model kind or an
-            intensity the masks step did not produce.
+        ValueError: if the grid breaks a rule of :func:`validate_grid` or names an intensity
+            not in ``intensities`` (already refused when ``params.yaml`` is loaded).
     """
-    grid = {**OPTIONAL_AXES, **grid}
-    if set(grid) != set(GRID_AXES) | set(OPTIONAL_AXES):
-        raise ValueError(f"train.grid needs exactly the axes {GRID_AXES} (optional: {tuple(OPTIONAL_AXES)}); got {sorted(grid)}")
-    for axis in GRID_AXES:
-        if not grid[axis]:
-            raise ValueError(f"train.grid.{axis} is empty")
-    unknown = set(grid["model"]) - set(MODEL_KINDS)
-    if unknown:
-        raise ValueError(f"train.grid.model has unknown kinds {sorted(unknown)}; expected {MODEL_KINDS}")
-    missing = set(grid["intensity"]) - set(intensities)
-    if missing:
-        raise ValueError(f"train.grid.intensity {sorted(missing)} not among the masks' intensities {intensities}")
+    grid = {**OPTIONAL_AXES, **validate_grid(grid)}
+    check_intensities(grid, intensities)
     return [
         GridPoint(model, int(layers), int(batch), int(epochs), intensity, bool(phase))
         for phase, intensity, model, layers, batch, epochs in itertools.product(
-            grid["synthetic_phase"], grid["intensity"], grid["model"], grid["layers"], grid["batch_size"], grid["epochs"]
+            grid["synthetic_phase"],
+            grid["intensity"],
+            grid["model"],
+            grid["layers"],
+            grid["batch_size"],
+            grid["epochs"],
         )
     ]

@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from prefect.cache_policies import NO_CACHE
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 
 def _dvc(root: Path, *args: str) -> subprocess.CompletedProcess:

@@ -1,18 +1,18 @@
-"""Prefect tasks of the ingestion step (thin wrappers over :mod:`mrirecon.ingest`)."""
+"""Prefect tasks of the ingestion step (thin wrappers over :mod:`mrirecon.stages.ingest`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from prefect.cache_policies import NO_CACHE
 from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
-from mrirecon.ingest import IngestSummary, NoUsableVolumes, format_rejections, group_rejections, ingest
-from mrirecon.sources import Source, resolve_source
+from mrirecon.data.sources import Source, resolve_source
+from mrirecon.stages.ingest import IngestSummary, NoUsableVolumes, format_rejections, group_rejections, ingest
 
 
 @task(name="resolve-source", cache_policy=NO_CACHE)
-def resolve_source_task(option: str | None, params_source: str, cache_dir: Path) -> Source:
+def resolve_source_task(option: str | None, params_source: str | None, cache_dir: Path) -> Source:
     """Resolve ``--source`` > ``MRIRECON_SOURCE`` > params.yaml to an absolute, reachable source."""
     source = resolve_source(option, params_source, cache_dir)
     get_run_logger().info("data source: %s %s (from %s)", source.kind, source.path, source.origin)
@@ -21,7 +21,11 @@ def resolve_source_task(option: str | None, params_source: str, cache_dir: Path)
 
 @task(name="ingest-volumes", cache_policy=NO_CACHE)
 def ingest_task(
-    source: Source, volumes_path: Path, rejected_path: Path, limit: int | None = None, strict: bool = False,
+    source: Source,
+    volumes_path: Path,
+    rejected_path: Path,
+    limit: int | None = None,
+    strict: bool = False,
     workers: int = 1,
 ) -> IngestSummary:
     """Stream the source's volumes into ``volumes.parquet``; log one line per file and, at the
@@ -46,7 +50,9 @@ def ingest_task(
     except NoUsableVolumes as exc:
         logger.error("%s", exc)
         raise
-    logger.info("ingested %d volumes, rejected %d (see %s)", len(summary.accepted), len(summary.rejected), rejected_path)
+    logger.info(
+        "ingested %d volumes, rejected %d (see %s)", len(summary.accepted), len(summary.rejected), rejected_path
+    )
     if summary.rejected:
         logger.warning("rejected files by reason: %s", format_rejections(summary.rejected, max_names=5))
         for label, files in group_rejections(summary.rejected).items():

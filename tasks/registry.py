@@ -7,8 +7,8 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from mrirecon.evaluation import intensity_blocks
-from tasks import tracking
+from mrirecon.evaluation.report import intensity_blocks
+from mrirecon.ops import tracking
 
 CHAMPION = "champion"
 
@@ -39,18 +39,26 @@ def register_best_task(root: Path, report: dict) -> dict[str, dict]:
         best = block["best"]
         name = model_name(intensity) + ("" if condition == "magnitude" else "-synthetic-phase")
         if not client.search_registered_models(f"name = '{name}'"):
-            client.create_registered_model(name, description=f"Best mrirecon network at {intensity} "
-                                           f"(R={block['acceleration']:g}) by validation MSE")
+            client.create_registered_model(
+                name,
+                description=f"Best mrirecon network at {intensity} (R={block['acceleration']:g}) by validation MSE",
+            )
         existing = client.search_model_versions(f"name = '{name}' and run_id = '{best['run_id']}'")
         if existing:
             version = existing[0]
         else:
             run = client.get_run(best["run_id"])
             version = client.create_model_version(
-                name, source=f"{run.info.artifact_uri}/model", run_id=best["run_id"],
-                tags={"val_mse": f"{best['val_mse']:.8g}", "test_psnr": f"{best['psnr']:.4f}",
-                      "test_ssim": f"{best['ssim']:.4f}", "grid_point": best["name"],
-                      "data_version": run.data.tags.get("data_version", "")},
+                name,
+                source=f"{run.info.artifact_uri}/model",
+                run_id=best["run_id"],
+                tags={
+                    "val_mse": f"{best['val_mse']:.8g}",
+                    "test_psnr": f"{best['psnr']:.4f}",
+                    "test_ssim": f"{best['ssim']:.4f}",
+                    "grid_point": best["name"],
+                    "data_version": run.data.tags.get("data_version", ""),
+                },
             )
         try:
             current = client.get_model_version_by_alias(name, CHAMPION)
@@ -61,6 +69,9 @@ def register_best_task(root: Path, report: dict) -> dict[str, dict]:
         if promote:
             client.set_registered_model_alias(name, CHAMPION, version.version)
             logger.info("%s v%s is the new %s (val MSE %.5f)", name, version.version, CHAMPION, best["val_mse"])
-        out[intensity] = {"name": name, "version": str(version.version),
-                          "champion": promote or (current is not None and current.version == version.version)}
+        out[intensity] = {
+            "name": name,
+            "version": str(version.version),
+            "champion": promote or (current is not None and current.version == version.version),
+        }
     return out

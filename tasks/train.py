@@ -11,24 +11,30 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from mrirecon.config import ModelSettings
 from mrirecon.grid import GridPoint
-from tasks import tracking
-from tasks.train_worker import run_in_fresh_process
+from mrirecon.ops import tracking
+from mrirecon.ops.worker import TrainJob, run_in_fresh_process
+from mrirecon.stages.train import RESULT
 
 
-def config_hash(point: GridPoint, settings: dict, data_version: str) -> str:
+def config_hash(point: GridPoint, settings: ModelSettings, data_version: str) -> str:
     """SHA-256 (16 hex digits) of a grid point's params, shared settings and data version."""
-    blob = json.dumps({"point": point.as_params(), "settings": settings, "data": data_version}, sort_keys=True)
+    blob = json.dumps(
+        {"point": point.as_params(), "settings": settings.model_dump(), "data": data_version}, sort_keys=True
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def finished_point(root: Path, models_dir: Path, point: GridPoint, settings: dict, data_version: str) -> dict | None:
+def finished_point(
+    root: Path, models_dir: Path, point: GridPoint, settings: ModelSettings, data_version: str
+) -> dict | None:
     """The saved result of ``point`` if it finished before with the same configuration and data.
 
     A point counts as finished when ``models/<name>/result.json`` (written last, by an
     atomic folder rename) has the same ``config_hash`` and its MLflow run is FINISHED.
     """
-    path = models_dir / point.name / "result.json"
+    path = models_dir / point.name / RESULT
     if not path.exists():
         return None
     result = json.loads(path.read_text())
@@ -44,7 +50,7 @@ def finished_point(root: Path, models_dir: Path, point: GridPoint, settings: dic
 def mark_dead_runs_killed(root: Path, experiment: str) -> list[str]:
     """Mark RUNNING runs started on this host by processes that no longer exist as KILLED.
 
-    Runs carry ``host`` and ``pid`` tags (see :mod:`tasks.train_worker`); a run whose process
+    Runs carry ``host`` and ``pid`` tags (see :mod:`mrirecon.ops.worker`); a run whose process
     died (e.g. ``kill -9``) would otherwise stay RUNNING forever.
 
     Returns:
@@ -79,20 +85,28 @@ def _alive(pid: int) -> bool:
 def start_parent_task(root: Path, experiment: str, tags: dict[str, str], params: dict) -> tuple[str, str]:
     """Create the MLflow parent run of this pipeline run; returns ``(experiment_id, run_id)``."""
     experiment_id = tracking.ensure_experiment(root, experiment)
-    run_id = tracking.start_run(root, experiment_id, "pipeline",
-                                {**tags, "role": "parent", "host": socket.gethostname(), "pid": str(os.getpid())})
+    run_id = tracking.start_run(
+        root,
+        experiment_id,
+        "pipeline",
+        {**tags, "role": "parent", "host": socket.gethostname(), "pid": str(os.getpid())},
+    )
     tracking.log_params(root, run_id, params)
     get_run_logger().info("MLflow parent run %s in experiment %s", run_id, experiment)
     return experiment_id, run_id
 
 
-@task(name="train-grid-point", task_run_name="train-{point.name}", cache_policy=NO_CACHE)
-def train_point_task(point: GridPoint, job: dict) -> dict:
-    """Train one grid point in a fresh process (flat memory) as an MLflow child run."""
-    result = run_in_fresh_process({**job, "point": point.as_params(),
-                                   "config_hash": config_hash(point, job["settings"], job["tags"]["data_version"])})
+@task(name="train-grid-point", task_run_name="train-{job.point.name}", cache_policy=NO_CACHE)
+def train_point_task(job: TrainJob) -> dict:
+    """Train one grid point in a fresh process (flat memory) as an MLflow child run; returns its ``result.json``."""
+    result = run_in_fresh_process(job)
     get_run_logger().info(
         "%s: val MSE %.5f in %.0f s (%d epochs), peak RSS %.0f MB, run %s",
-        point.name, result["val_mse"], result["wall_time_s"], result["epochs_run"], result["peak_rss_mb"], result["run_id"],
+        job.point.name,
+        result["val_mse"],
+        result["wall_time_s"],
+        result["epochs_run"],
+        result["peak_rss_mb"],
+        result["run_id"],
     )
     return result

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real IXI source, synthetic volumes, and temp copies of the project."""
+"""Shared fixtures and helpers: the real IXI source, temp copies of the project, running the CLI in them."""
 
 from __future__ import annotations
 
@@ -59,8 +59,10 @@ def make_project_copy(dest: Path, profile: str = "params-quick.yaml") -> Path:
 def git_env() -> dict[str, str]:
     env = dict(os.environ)
     env.update(
-        GIT_AUTHOR_NAME="test", GIT_AUTHOR_EMAIL="test@example.invalid",
-        GIT_COMMITTER_NAME="test", GIT_COMMITTER_EMAIL="test@example.invalid",
+        GIT_AUTHOR_NAME="test",
+        GIT_AUTHOR_EMAIL="test@example.invalid",
+        GIT_COMMITTER_NAME="test",
+        GIT_COMMITTER_EMAIL="test@example.invalid",
     )
     return env
 
@@ -80,9 +82,3 @@ def project_env(source: Path | None = None, **extra: str) -> dict[str, str]:
 def run_cli(args: list[str], cwd: Path, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
     """Run a command in ``cwd`` and return the completed process (output captured as text)."""
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture
-def project_copy(tmp_path: Path) -> Path:
-    """A temp copy of the project using the quick profile."""
-    return make_project_copy(tmp_path / "project")

@@ -1,0 +1,10 @@
+"""Evaluation on test subjects, free of Prefect and MLflow.
+
+- :mod:`~mrirecon.evaluation.scoring`: the zero-filled and CS baselines, and one trained grid point
+  (reconstruct test / noisy test / train slices, metrics, diagnostics);
+- :mod:`~mrirecon.evaluation.report`: the ``metrics.json`` document, ``grid.csv``, plot data, headline numbers;
+- :mod:`~mrirecon.evaluation.tables`: the one table renderer (README block, Prefect artifacts, ``mrirecon show``);
+- :mod:`~mrirecon.evaluation.figures`: reconstruction panels and metric plots.
+
+The evaluate stage itself (paths in, reports out) is :mod:`mrirecon.stages.evaluate`.
+"""

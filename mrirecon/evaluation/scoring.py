@@ -1,0 +1,233 @@
+"""Scoring on test subjects: the zero-filled and compressed-sensing baselines, and one trained grid point.
+
+Plain functions, free of Prefect and MLflow. Every metric is :func:`mrirecon.mri.metrics.mean_metrics`
+of the fully sampled test magnitudes against a magnitude estimate (per slice, then mean). The CS weight
+is chosen on validation slices, never on test slices; a grid point is scored on the test slices, on the
+same slices with k-space noise, and on its training slices (the train-test gap).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mrirecon.config import EvaluateParams
+from mrirecon.data.slice_set import SliceSet
+from mrirecon.evaluation.report import PointResult, diagnostics, figure_indices
+from mrirecon.mri.cs import choose_lambda, cs_reconstruct_batch
+from mrirecon.mri.forward import measure, zero_filled_magnitude
+from mrirecon.mri.metrics import mean_metrics
+from mrirecon.mri.phase import effective_acceleration
+
+if TYPE_CHECKING:  # imports Keras, which only reconstruct_point needs
+    from mrirecon.models.checkpoint import ModelSpec
+
+
+def evenly_spaced(data: SliceSet, count: int) -> SliceSet:
+    """``count`` evenly spaced slices of a set (all if fewer), in their order (:func:`figure_indices`)."""
+    keep = figure_indices(len(data), count)
+    return SliceSet(
+        data.images[keep], data.masks[keep], [data.subjects[i] for i in keep], data.slice_index[keep], data.acceleration
+    )
+
+
+@dataclass
+class Baselines:
+    """Zero-filled and compressed-sensing baselines of one intensity on the test slices.
+
+    Attributes:
+        conditions: ``{"magnitude" | "synthetic_phase": {"zero_filled": metrics, "cs": metrics + "lambda" | None,
+            "images": {"zero_filled": (K, H, W), "cs": (K, H, W)}}}``; ``images`` hold the K figure slices
+            (:func:`figure_indices`), float32 magnitudes. ``synthetic_phase`` only with
+            ``evaluate.synthetic_phase_baselines``.
+        effective: ``{"nominal", "achieved", "hermitian"}``: nominal acceleration and the mean over the test
+            masks of ``W / lines known``, without and with Hermitian-mirrored lines (dimensionless).
+        cs_lambda: CS weight chosen on validation slices (None without the CS baseline).
+        cs_scores: ``{lambda: mean validation PSNR in dB}`` of every candidate weight.
+        cs_val_slices: number of validation slices the weight was chosen on.
+    """
+
+    conditions: dict[str, dict]
+    effective: dict[str, float]
+    cs_lambda: float | None = None
+    cs_scores: dict[float, float] = field(default_factory=dict)
+    cs_val_slices: int = 0
+
+    def condition(self, synthetic_phase: bool) -> dict:
+        """The block a grid point is compared with: ``synthetic_phase`` if it was trained with synthetic phase
+        and that baseline was scored, else ``magnitude``."""
+        return self.conditions.get("synthetic_phase" if synthetic_phase else "magnitude", self.conditions["magnitude"])
+
+
+def choose_cs_lambda(val: SliceSet, evaluate: EvaluateParams) -> tuple[float, dict[float, float], int]:
+    """The CS weight with the best mean magnitude PSNR on ``evaluate.cs_val_slices`` evenly spaced validation
+    slices (k-space without synthetic phase), see :func:`mrirecon.mri.cs.choose_lambda`.
+
+    Returns:
+        ``(lambda, {candidate: mean PSNR in dB}, slices used)``.
+    """
+    subset = evenly_spaced(val, evaluate.cs_val_slices)
+    lam, scores = choose_lambda(
+        subset.images,
+        subset.masks,
+        tuple(evaluate.cs_lambdas),
+        evaluate.tolerance,
+        evaluate.cs_iterations,
+        wavelet=evaluate.cs_wavelet,
+        cycle_spin=evaluate.cs_cycle_spin,
+    )
+    return lam, scores, len(subset)
+
+
+def baseline_condition(
+    test: SliceSet, synthetic_phase: bool, phase_seed: int, evaluate: EvaluateParams, cs_lambda: float | None
+) -> dict:
+    """Zero-filled (and, with ``cs_lambda``, CS) reconstructions of the test slices scored against their
+    magnitudes; k-space simulated with or without synthetic phase (:func:`mrirecon.mri.forward.measure`).
+
+    Returns:
+        one block of :attr:`Baselines.conditions`.
+    """
+    shown = figure_indices(len(test), evaluate.figure_slices)
+    measured, _ = measure(test, synthetic_phase, phase_seed)
+    zf = zero_filled_magnitude(measured)
+    block: dict = {
+        "zero_filled": mean_metrics(test.images, zf, evaluate.tolerance),
+        "cs": None,
+        "images": {"zero_filled": zf[shown]},
+    }
+    if cs_lambda is not None:
+        cs = np.abs(
+            cs_reconstruct_batch(
+                measured,
+                test.masks,
+                cs_lambda,
+                evaluate.cs_iterations,
+                wavelet=evaluate.cs_wavelet,
+                cycle_spin=evaluate.cs_cycle_spin,
+            )
+        )
+        cs = cs.astype(np.float32)
+        block["cs"] = {**mean_metrics(test.images, cs, evaluate.tolerance), "lambda": cs_lambda}
+        block["images"]["cs"] = cs[shown]
+    return block
+
+
+def effective_accelerations(test: SliceSet) -> dict[str, float]:
+    """Nominal acceleration and the mean achieved one of the test masks, without and with the lines known
+    through Hermitian symmetry (:func:`mrirecon.mri.phase.effective_acceleration`)."""
+    return {
+        "nominal": float(test.acceleration),
+        "achieved": float(np.mean(effective_acceleration(test.masks, hermitian=False))),
+        "hermitian": float(np.mean(effective_acceleration(test.masks, hermitian=True))),
+    }
+
+
+def score_baselines(test: SliceSet, val: SliceSet | None, evaluate: EvaluateParams, phase_seed: int) -> Baselines:
+    """Zero-filled and CS baselines on the test slices, with and without synthetic phase.
+
+    The CS weight is chosen on (a subset of) the validation slices without phase and reused with phase;
+    no CS baseline without ``evaluate.cs`` or without ``val``.
+
+    Args:
+        test: test slices of one intensity.
+        val: validation slices of the same intensity (for the CS weight), or None.
+        evaluate: ``params.yaml: evaluate``.
+        phase_seed: seed of the synthetic phase (the training seed, so networks and baselines see the same phase).
+    """
+    lam, scores, n_val = choose_cs_lambda(val, evaluate) if evaluate.cs and val is not None else (None, {}, 0)
+    conditions = {"magnitude": baseline_condition(test, False, phase_seed, evaluate, lam)}
+    if evaluate.synthetic_phase_baselines:
+        conditions["synthetic_phase"] = baseline_condition(test, True, phase_seed, evaluate, lam)
+    return Baselines(conditions, effective_accelerations(test), lam, scores, n_val)
+
+
+@dataclass
+class Reconstructions:
+    """Magnitude reconstructions of one grid point, float32 ``(N, H, W)`` each, in the order of the slice sets."""
+
+    test: np.ndarray
+    noisy_test: np.ndarray
+    train: np.ndarray | None = None
+
+
+def reconstruct_point(
+    model_dir: Path, test: SliceSet, train: SliceSet | None, noise_fraction: float
+) -> tuple[ModelSpec, Reconstructions]:
+    """Load a trained grid point (``spec.json`` + weights, :mod:`mrirecon.models.checkpoint`) and reconstruct the
+    test slices, the test slices with complex Gaussian k-space noise (std ``noise_fraction`` x k-space RMS) and
+    the training slices, simulating k-space as the point was trained (with or without synthetic phase).
+
+    Returns:
+        ``(the point's spec, reconstructions)``.
+    """
+    import keras
+
+    from mrirecon.models.checkpoint import load_trained_model
+    from mrirecon.models.training import reconstruct
+
+    model, spec = load_trained_model(model_dir)
+    point = spec.point
+
+    def run(data: SliceSet, noise: float = 0.0) -> np.ndarray:
+        return reconstruct(
+            model,
+            point.model,
+            data,
+            settings=spec.settings,
+            synthetic_phase=point.synthetic_phase,
+            noise_fraction=noise,
+        )
+
+    recon = Reconstructions(run(test), run(test, noise_fraction), run(train) if train is not None else None)
+    keras.backend.clear_session()
+    return spec, recon
+
+
+def score_point(
+    entry: dict, params: dict, test: SliceSet, train: SliceSet | None, recon: Reconstructions, evaluate: EvaluateParams
+) -> PointResult:
+    """Test metrics of one grid point and, given its training slices, its diagnostics
+    (:func:`mrirecon.evaluation.report.diagnostics`: train-test gap, PSNR with k-space noise).
+
+    Args:
+        entry: the point's entry in ``models/train.json`` (``name``, ``run_id``, ``val_mse``, ``wall_time_s``).
+        params: the grid point's parameters (``spec.json: point``).
+        test, train: the slices that ``recon`` reconstructs (``train`` None: no diagnostics).
+        recon: the point's reconstructions (:func:`reconstruct_point`).
+        evaluate: ``params.yaml: evaluate`` (tolerance, overfit threshold).
+    """
+    metrics = mean_metrics(test.images, recon.test, evaluate.tolerance)
+    result = PointResult(
+        entry["name"],
+        entry["run_id"],
+        params,
+        entry["val_mse"],
+        test.acceleration,
+        metrics,
+        entry.get("wall_time_s", float("nan")),
+    )
+    if train is not None and recon.train is not None:
+        result.diagnostics = diagnostics(
+            mean_metrics(train.images, recon.train, evaluate.tolerance),
+            metrics,
+            mean_metrics(test.images, recon.noisy_test, evaluate.tolerance),
+            evaluate.overfit_gap_db,
+        )
+    return result
+
+
+def evaluate_point(
+    model_dir: Path, entry: dict, test: SliceSet, train: SliceSet | None, evaluate: EvaluateParams
+) -> tuple[PointResult, np.ndarray]:
+    """Reconstruct the test slices with one trained grid point, score them, and diagnose it.
+
+    Returns:
+        ``(PointResult, reconstructions of the figure slices (K, H, W))``.
+    """
+    spec, recon = reconstruct_point(model_dir, test, train, evaluate.noise_fraction)
+    result = score_point(entry, spec.point.as_params(), test, train, recon, evaluate)
+    return result, recon.test[figure_indices(len(test), evaluate.figure_slices)]

@@ -1,0 +1,126 @@
+"""Evaluation stage, path in -> path out: ``models/train.json`` in; ``metrics.json``, ``grid.csv``, plot data
+(``plots/``) and figures (``figures/``) out.
+
+External evaluation (other volumes) prepares its slices with :data:`ALL_TEST_SPLIT` and
+:func:`external_slice_params`: every subject is a test subject, slices resampled to the training pixel size.
+
+Scoring itself (baselines, one grid point) is :mod:`mrirecon.evaluation.scoring`; the report document and its
+files are :mod:`mrirecon.evaluation.report`. Free of Prefect and MLflow.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from mrirecon.config import SliceParams, SplitParams
+from mrirecon.data.slice_set import SliceSet
+from mrirecon.evaluation.figures import figure_slices_panel, metrics_vs_acceleration, save_figure
+from mrirecon.evaluation.report import (
+    PointResult,
+    intensity_blocks,
+    metrics_report,
+    write_grid_csv,
+    write_metrics_json,
+    write_plot_data,
+)
+from mrirecon.evaluation.scoring import Baselines
+
+
+def read_train_summary(models_dir: Path, run_id: str | None = None) -> dict:
+    """``models/train.json``, optionally keeping only the grid point with MLflow ``run_id``.
+
+    Raises:
+        FileNotFoundError: if training has not run; ValueError: unknown ``run_id``.
+    """
+    path = models_dir / "train.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run the train stage first (mrirecon train or dvc repro train)")
+    summary = json.loads(path.read_text())
+    if run_id:
+        summary["points"] = [p for p in summary["points"] if p["run_id"] == run_id]
+        if not summary["points"]:
+            raise ValueError(f"no grid point with MLflow run id {run_id} in {path}")
+    return summary
+
+
+def read_history(model_dir: Path) -> dict[str, list[float]] | None:
+    """A grid point's per-epoch ``history.json`` (``{"loss": [...], "val_loss": [...]}``), None if absent."""
+    path = model_dir / "history.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def scored_intensities(accelerations: dict[str, float], summary: dict) -> dict[str, float]:
+    """``{intensity: nominal acceleration}`` of the intensities with at least one trained grid point in
+    ``summary``, in the order of ``accelerations`` (``params.yaml: masks.intensities``)."""
+    trained = {p["intensity"] for p in summary["points"]}
+    return {name: float(r) for name, r in accelerations.items() if name in trained}
+
+
+#: Split of external volumes: every subject is a test subject.
+ALL_TEST_SPLIT = SplitParams(fractions={"train": 0.0, "val": 0.0, "test": 1.0}, seed=0)
+
+
+def external_slice_params(slices: SliceParams, trained_slices: Path) -> SliceParams:
+    """``slices`` with ``pixel_mm`` set to the in-plane pixel size (mm) of the training slices (``voxel_mm[0]``
+    of the first row of ``trained_slices``, a ``slices.parquet``), so external volumes are resampled to it."""
+    trained_mm = pq.read_table(trained_slices, columns=["voxel_mm"]).column("voxel_mm")[0].as_py()
+    return slices.model_copy(update={"pixel_mm": trained_mm[0]})
+
+
+def write_reports(
+    out: Path,
+    intensities: dict[str, float],
+    baselines: dict[str, Baselines],
+    results: list[PointResult],
+    figures: dict[str, np.ndarray],
+    tests: dict[str, SliceSet],
+    histories: dict[str, dict],
+    tolerance: float,
+    n_figure: int,
+) -> dict:
+    """Write ``metrics.json``, ``grid.csv``, plot data and figures under ``out``; return the report.
+
+    Args:
+        out: reports folder (``reports/`` for the DVC stage).
+        intensities: ``{intensity: nominal acceleration}`` in display order.
+        baselines: ``{intensity: baselines on its test slices}`` (:func:`mrirecon.evaluation.scoring.score_baselines`).
+        results: every scored grid point.
+        figures: ``{grid point name: its reconstructions of the figure slices, (K, H, W)}``.
+        tests: ``{intensity: test slices}`` (the figures' reference images and labels).
+        histories: ``{grid point name: per-epoch history}`` for the training curves.
+        tolerance: ``pct_correct`` tolerance.
+        n_figure: slices per figure (``evaluate.figure_slices``).
+
+    Returns:
+        the ``metrics.json`` document (:func:`mrirecon.evaluation.report.metrics_report`).
+    """
+    zero_filled = {i: b.conditions["magnitude"]["zero_filled"] for i, b in baselines.items()}
+    cs = {i: b.conditions["magnitude"]["cs"] for i, b in baselines.items() if b.conditions["magnitude"]["cs"]}
+    phase = {i: b.conditions["synthetic_phase"] for i, b in baselines.items() if "synthetic_phase" in b.conditions}
+    effective = {i: b.effective for i, b in baselines.items()}
+    report = metrics_report(intensities, zero_filled, results, tolerance, cs, phase, effective)
+    write_metrics_json(out / "metrics.json", report)
+    write_grid_csv(out / "grid.csv", results, zero_filled, {i: b["zero_filled"] for i, b in phase.items()})
+    rows = write_plot_data(out / "plots", report, histories)
+    save_figure(metrics_vs_acceleration(rows), out / "figures" / "metrics_vs_acceleration.png")
+    for condition, intensity, block in intensity_blocks(report):
+        best = block["best"]
+        if not best:
+            continue
+        images = baselines[intensity].conditions[condition]["images"]
+        suffix = "" if condition == "magnitude" else "_synthetic_phase"
+        fig = figure_slices_panel(
+            tests[intensity],
+            n_figure,
+            images["zero_filled"],
+            figures[best["name"]],
+            f"{intensity} (R={intensities[intensity]:g}{', synthetic phase' if suffix else ''}): "
+            f"best = {best['name']}, PSNR {best['psnr']:.2f} dB",
+            cs=images.get("cs"),
+        )
+        save_figure(fig, out / "figures" / f"reconstructions_{intensity}{suffix}.png")
+    return report

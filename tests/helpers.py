@@ -1,0 +1,45 @@
+"""Test-only helpers shared by several test modules (import as ``from helpers import ...``).
+
+pytest puts ``tests/`` on ``sys.path`` (no ``__init__.py``: rootdir-relative "prepend"
+import mode), so test modules import this file by name, like ``conftest``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from mrirecon.data.slices import axial_image, normalise, pad_or_crop
+from mrirecon.data.volumes import load_volume
+
+
+def to_nifti_bytes(data: np.ndarray, voxel_mm=(2.0, 2.0, 2.0), compress: bool = True) -> bytes:
+    """Encode an array as NIfTI-1 bytes with a diagonal RAS affine (synthetic input files).
+
+    Args:
+        data: 3D (or other) array, stored as its own dtype.
+        voxel_mm: voxel size in mm for the affine.
+        compress: gzip the result (level 1).
+
+    Returns:
+        the file's bytes, as ``load_volume`` reads them.
+    """
+    img = nib.Nifti1Image(np.asarray(data), np.diag([*voxel_mm, 1.0]))
+    buf = io.BytesIO()
+    file_map = nib.Nifti1Image.make_file_map({"image": buf, "header": buf})
+    img.to_file_map(file_map)
+    raw = buf.getvalue()
+    return gzip.compress(raw, compresslevel=1) if compress else raw
+
+
+def ixi_slice(source: Path, index: int = 60, size: int = 128) -> np.ndarray:
+    """A real axial slice: the first ``*_T1.nii.gz`` file of ``source`` (name order), normalised
+    (99.5th percentile = 1), slice ``index`` along Z, centre-padded/cropped to float32 ``(size, size)``."""
+    path = sorted(source.glob("*_T1.nii.gz"))[0]
+    volume = load_volume(path.name, path.read_bytes())
+    scaled, _ = normalise(volume.data)
+    return pad_or_crop(np.ascontiguousarray(axial_image(scaled, index)), size)
