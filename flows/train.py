@@ -1,16 +1,21 @@
 """Flow of the ``train`` DVC stage: the grid, each point an MLflow child run -> models/.
 
-Grid points run concurrently on a Prefect task runner: ``compute.workers`` at once by
+Grid points that differ only in ``epochs`` share one training (:func:`mrirecon.stages.train.plan_trainings`):
+it runs to the largest epoch count and each point is the checkpoint at its own epoch count, an MLflow
+child run of its own tagged ``training=<group name>``. With ``train.early_stopping_patience`` set
+every point trains alone (early stopping's restored best weights are no checkpoint of a longer run).
+Trainings run concurrently on a Prefect task runner: ``compute.workers`` at once by
 default, or on an existing Dask cluster (``compute.dask_address`` / ``--dask-address``)
-through prefect-dask. Whatever the runner, each point trains in its own freshly spawned
+through prefect-dask. Whatever the runner, each training runs in its own freshly spawned
 process (Keras never runs in a shared process or thread), with ``cores / workers`` TensorFlow
 threads. Locally the task runner is a thread pool whose threads only wait on those
 processes: unlike Prefect's process-pool runner, it keeps every task run in the same Prefect
 API as the flow (with the ephemeral API, pool processes would each start a server of their own).
 A point whose folder in ``models/`` already holds a finished result for the same configuration
 and data (same ``config_hash``) is reused, not retrained, so a killed run resumes where it
-stopped and a grid change trains only the new points. Each point travels to its process as a
-:class:`mrirecon.ops.worker.TrainJob`.
+stopped and a grid change trains only the new points; a training with some points finished runs
+only to the largest unfinished epoch count and writes only the unfinished points. Each training
+travels to its process as a :class:`mrirecon.ops.worker.TrainJob`.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from mrirecon.ops import tracking
 from mrirecon.ops.project import Layout, find_root
 from mrirecon.ops.provenance import file_md5, git_commit
 from mrirecon.ops.worker import TrainJob
-from tasks.train import config_hash, finished_point, mark_dead_runs_killed, start_parent_task, train_point_task
+from mrirecon.stages.train import plan_trainings
+from tasks.train import config_hash, finished_point, mark_dead_runs_killed, start_parent_task, train_group_task
 
 
 def task_runner(workers: int = 1, dask_address: str | None = None):
@@ -67,24 +73,30 @@ def train_flow(workers: int | None = None, dask_address: str | None = None) -> d
     n_workers = 1 if dask_address else max(1, workers or 1)
     threads = None if dask_address else max(1, (os.cpu_count() or 1) // n_workers)
     results: dict[str, dict] = {}
-    todo = []
-    for point in points:
-        done = finished_point(layout.root, layout.models, point, settings, tags["data_version"])
-        if done:
-            logger.info("%s: already trained (MLflow run %s), reusing", point.name, done["run_id"])
-            results[point.name] = done
-        else:
-            todo.append(point)
+    todo = []  # the trainings to run, each restricted to its unfinished points
+    for group in plan_trainings(points, settings):
+        unfinished = []
+        for point in group.points:
+            done = finished_point(layout.root, layout.models, point, settings, tags["data_version"])
+            if done:
+                logger.info("%s: already trained (MLflow run %s), reusing", point.name, done["run_id"])
+                results[point.name] = done
+            else:
+                unfinished.append(point)
+        if unfinished:
+            todo.append(group.subset(unfinished))
+    trained = [p for group in todo for p in group.points]
     logger.info(
-        "training %d of %d grid points (%s)",
-        len(todo),
+        "training %d of %d grid points in %d training(s) (%s)",
+        len(trained),
         len(points),
+        len(todo),
         f"Dask at {dask_address}" if dask_address else f"{n_workers} worker process(es)",
     )
     try:
         jobs = [
             TrainJob(
-                point=point,
+                group=group,
                 settings=settings,
                 root=layout.root,
                 slices=layout.slices,
@@ -93,15 +105,15 @@ def train_flow(workers: int | None = None, dask_address: str | None = None) -> d
                 experiment_id=experiment_id,
                 parent_run_id=parent,
                 tags=tags,
-                config_hash=config_hash(point, settings, tags["data_version"]),
+                config_hashes=tuple(config_hash(p, settings, tags["data_version"]) for p in group.points),
                 tracking_uri=tracking.tracking_uri(layout.root),
                 threads=threads,
             )
-            for point in todo
+            for group in todo
         ]
-        futures = [train_point_task.submit(job) for job in jobs]
-        for point, future in zip(todo, futures):
-            results[point.name] = future.result()
+        futures = [train_group_task.submit(job) for job in jobs]
+        for future in futures:
+            results.update((result["name"], result) for result in future.result())
     except BaseException:
         tracking.end_run(layout.root, parent, "FAILED")
         raise
@@ -120,9 +132,11 @@ def train_flow(workers: int | None = None, dask_address: str | None = None) -> d
         layout.root,
         parent,
         {
-            "points_trained": len(todo),
-            "points_reused": len(points) - len(todo),
-            "train_wall_time_s": sum(results[p.name]["wall_time_s"] for p in todo),
+            "points_trained": len(trained),
+            "points_reused": len(points) - len(trained),
+            "trainings_run": len(todo),
+            # a shared training's time is that of its last checkpoint (the earlier ones are part of it)
+            "train_wall_time_s": sum(results[group.final.name]["wall_time_s"] for group in todo),
         },
     )
     tracking.set_tags(layout.root, parent, {"child_runs": ",".join(results[p.name]["run_id"] for p in points)})

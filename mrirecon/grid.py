@@ -3,14 +3,15 @@ model x layers x batch size x epochs x intensity (x synthetic phase).
 
 The one place for each: the axes (:data:`GRID_AXES`, the fields of :class:`GridPoint`), the
 rules a grid must follow (:func:`validate_grid`, applied by :mod:`mrirecon.config` when
-``params.yaml`` is loaded) and the expansion into points (:func:`expand_grid`).
+``params.yaml`` is loaded), the expansion into points (:func:`expand_grid`) and the trainings
+that produce them (:func:`training_groups`: points that differ only in ``epochs`` share one).
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,13 @@ class GridPoint:
         """Stable id used for folders and MLflow run names, e.g. ``image-L3-B16-E8-medium``
         (``-phase`` appended when trained on k-space with synthetic phase)."""
         base = f"{self.model}-L{self.layers}-B{self.batch_size}-E{self.epochs}-{self.intensity}"
+        return base + ("-phase" if self.synthetic_phase else "")
+
+    @property
+    def training_name(self) -> str:
+        """:attr:`name` without its ``-E<epochs>`` part, e.g. ``image-L3-B16-medium``: the name of the
+        training shared by the points that differ only in ``epochs`` (:func:`training_groups`)."""
+        base = f"{self.model}-L{self.layers}-B{self.batch_size}-{self.intensity}"
         return base + ("-phase" if self.synthetic_phase else "")
 
     def as_params(self) -> dict:
@@ -145,4 +153,91 @@ def expand_grid(grid: dict[str, list], intensities: Iterable[str]) -> list[GridP
             grid["batch_size"],
             grid["epochs"],
         )
+    ]
+
+
+@dataclass(frozen=True)
+class TrainingGroup:
+    """Grid points produced by one training run: identical but for ``epochs``.
+
+    The network is trained once to the largest epoch count (``points[-1].epochs``) and a
+    checkpoint is taken at the end of each point's epoch count. With the same seed, data
+    order and a constant learning rate, the checkpoint after ``e`` epochs is the network a
+    separate ``e``-epoch training gives.
+
+    Attributes:
+        name: the training's name: :attr:`GridPoint.training_name` when points share a training,
+            the point's own :attr:`GridPoint.name` when each point trains alone.
+        points: the grid points, sorted by ``epochs`` (ascending, distinct), otherwise equal.
+
+    Raises:
+        ValueError: if ``points`` is empty, unsorted, repeats an epoch count or differs in another axis.
+    """
+
+    name: str
+    points: tuple[GridPoint, ...]
+
+    def __post_init__(self) -> None:
+        if not self.points:
+            raise ValueError(f"training {self.name!r} has no grid points")
+        epochs = [p.epochs for p in self.points]
+        if epochs != sorted(set(epochs)):
+            raise ValueError(f"training {self.name!r}: epochs {epochs} must be distinct and ascending")
+        if len({replace(p, epochs=0) for p in self.points}) != 1:
+            raise ValueError(
+                f"training {self.name!r}: points {[p.name for p in self.points]} differ in more than epochs"
+            )
+
+    @property
+    def epochs(self) -> tuple[int, ...]:
+        """The checkpoint epoch counts, ascending (1-based; one per point)."""
+        return tuple(p.epochs for p in self.points)
+
+    @property
+    def final(self) -> GridPoint:
+        """The point with the most epochs: what the training runs (``final.epochs`` epochs)."""
+        return self.points[-1]
+
+    def subset(self, points: Iterable[GridPoint]) -> TrainingGroup:
+        """The same training restricted to ``points`` (a subset of :attr:`points`, e.g. the unfinished
+        ones on resume; it then trains only to the largest of their epoch counts).
+
+        Raises:
+            ValueError: if a point is not in this group or none is given.
+        """
+        wanted = set(points)
+        unknown = sorted(p.name for p in wanted - set(self.points))
+        if unknown:
+            raise ValueError(f"training {self.name!r} has no points {unknown}")
+        return TrainingGroup(self.name, tuple(p for p in self.points if p in wanted))
+
+
+def training_groups(points: Iterable[GridPoint], share_epochs: bool = True) -> list[TrainingGroup]:
+    """The trainings that produce ``points``.
+
+    Args:
+        points: grid points (e.g. from :func:`expand_grid`), each at most once.
+        share_epochs: group the points that differ only in ``epochs`` into one training (named
+            :attr:`GridPoint.training_name`). ``False`` gives one training per point (named
+            :attr:`GridPoint.name`); use it with early stopping, whose restored best weights
+            are not the checkpoint of a longer training.
+
+    Returns:
+        the groups in the order of their first point in ``points`` (deterministic), each with its
+        points sorted by ``epochs``.
+
+    Raises:
+        ValueError: if a point is repeated.
+    """
+    points = list(points)
+    if len(set(points)) != len(points):
+        raise ValueError("training_groups: a grid point is repeated")
+    if not share_epochs:
+        return [TrainingGroup(p.name, (p,)) for p in points]
+    grouped: dict[GridPoint, list[GridPoint]] = {}
+    for point in points:
+        grouped.setdefault(replace(point, epochs=0), []).append(point)
+    return [
+        TrainingGroup(members[0].training_name, tuple(sorted(members, key=lambda p: p.epochs)))
+        for members in grouped.values()
     ]

@@ -1,4 +1,5 @@
-"""Prefect tasks of the training step: MLflow parent run, resume checks, one task per grid point."""
+"""Prefect tasks of the training step: MLflow parent run, resume checks, one task per training
+(the grid points that differ only in ``epochs``, :class:`mrirecon.grid.TrainingGroup`)."""
 
 from __future__ import annotations
 
@@ -96,17 +97,20 @@ def start_parent_task(root: Path, experiment: str, tags: dict[str, str], params:
     return experiment_id, run_id
 
 
-@task(name="train-grid-point", task_run_name="train-{job.point.name}", cache_policy=NO_CACHE)
-def train_point_task(job: TrainJob) -> dict:
-    """Train one grid point in a fresh process (flat memory) as an MLflow child run; returns its ``result.json``."""
-    result = run_in_fresh_process(job)
-    get_run_logger().info(
-        "%s: val MSE %.5f in %.0f s (%d epochs), peak RSS %.0f MB, run %s",
-        job.point.name,
-        result["val_mse"],
-        result["wall_time_s"],
-        result["epochs_run"],
-        result["peak_rss_mb"],
-        result["run_id"],
-    )
-    return result
+@task(name="train-group", task_run_name="train-{job.group.name}", cache_policy=NO_CACHE)
+def train_group_task(job: TrainJob) -> list[dict]:
+    """Run one training in a fresh process (flat memory), each of its grid points an MLflow child run;
+    returns the points' ``result.json`` in the order of ``job.group.points``."""
+    results = run_in_fresh_process(job)
+    logger = get_run_logger()
+    for result in results:
+        logger.info(
+            "%s: val MSE %.5f in %.0f s (%d epochs), peak RSS %.0f MB, run %s",
+            result["name"],
+            result["val_mse"],
+            result["wall_time_s"],
+            result["epochs_run"],
+            result["peak_rss_mb"],
+            result["run_id"],
+        )
+    return results

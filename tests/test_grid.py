@@ -2,7 +2,16 @@ from dataclasses import fields
 
 import pytest
 
-from mrirecon.grid import GRID_AXES, OPTIONAL_AXES, REQUIRED_AXES, GridPoint, expand_grid, validate_grid
+from mrirecon.grid import (
+    GRID_AXES,
+    OPTIONAL_AXES,
+    REQUIRED_AXES,
+    GridPoint,
+    TrainingGroup,
+    expand_grid,
+    training_groups,
+    validate_grid,
+)
 
 GRID = {
     "model": ["image", "kspace"],
@@ -53,3 +62,45 @@ def test_validate_grid_returns_required_then_optional_axes():
     assert validate_grid(GRID) == GRID
     with pytest.raises(ValueError, match=r"missing \['layers'\], unknown \['depth'\]"):
         validate_grid({**{k: v for k, v in GRID.items() if k != "layers"}, "depth": [2]})
+
+
+def test_points_differing_only_in_epochs_share_one_training():
+    grid = {"model": ["image"], "layers": [2, 3], "batch_size": [16], "epochs": [20, 5, 10], "intensity": ["medium"]}
+    groups = training_groups(expand_grid(grid, ["medium"]))
+    assert [g.name for g in groups] == ["image-L2-B16-medium", "image-L3-B16-medium"]
+    for group, layers in zip(groups, (2, 3)):
+        assert group.points == tuple(GridPoint("image", layers, 16, e, "medium") for e in (5, 10, 20))
+        assert group.epochs == (5, 10, 20) and group.final == GridPoint("image", layers, 16, 20, "medium")
+        assert {p.training_name for p in group.points} == {group.name}
+    assert GridPoint("kspace", 2, 8, 4, "high", True).training_name == "kspace-L2-B8-high-phase"
+    # every point in exactly one training; trainings in the order of their first point in the grid
+    points = expand_grid(GRID, ["low", "high"])
+    groups = training_groups(points)
+    trained = [p for g in groups for p in g.points]
+    assert len(trained) == len(points) and set(trained) == set(points) and len(groups) == len(points) // 2
+    assert [g.points[0] for g in groups] == [p for p in points if p.epochs == 4]
+
+
+def test_without_sharing_every_point_trains_alone():
+    grid = {"model": ["image"], "layers": [2, 3], "batch_size": [16], "epochs": [5, 10, 20], "intensity": ["medium"]}
+    points = expand_grid(grid, ["medium"])
+    groups = training_groups(points, share_epochs=False)
+    assert [g.points for g in groups] == [(p,) for p in points]
+    assert [g.name for g in groups] == [p.name for p in points]  # "image-L2-B16-E5-medium", ...
+
+
+def test_a_training_group_checks_its_points_and_restricts_to_unfinished_ones():
+    a, b, c = (GridPoint("image", 2, 8, e, "low") for e in (2, 4, 8))
+    group = TrainingGroup("image-L2-B8-low", (a, b, c))
+    assert group.subset([c, a]) == TrainingGroup("image-L2-B8-low", (a, c))
+    assert group.subset([b]).final == b
+    with pytest.raises(ValueError, match="has no points"):
+        group.subset([GridPoint("image", 3, 8, 2, "low")])
+    with pytest.raises(ValueError, match="distinct and ascending"):
+        TrainingGroup("x", (b, a))
+    with pytest.raises(ValueError, match="differ in more than epochs"):
+        TrainingGroup("x", (a, GridPoint("image", 2, 8, 4, "high")))
+    with pytest.raises(ValueError, match="no grid points"):
+        group.subset([])
+    with pytest.raises(ValueError, match="repeated"):
+        training_groups([a, a])

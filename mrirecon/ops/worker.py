@@ -1,9 +1,10 @@
-"""Train one grid point in a fresh process and log it as an MLflow child run.
+"""Run one training in a fresh process and log each of its grid points as an MLflow child run.
 
-Run through :func:`run_in_fresh_process`: each grid point gets a new (spawned) Python
-process, so TensorFlow/Keras memory is returned to the OS when the point finishes and
-peak memory stays flat however large the grid. What crosses the process boundary is a
-:class:`TrainJob` (typed, picklable); the training itself is :mod:`mrirecon.stages.train`.
+Run through :func:`run_in_fresh_process`: each training (the grid points that differ only in
+``epochs``, :class:`mrirecon.grid.TrainingGroup`) gets a new (spawned) Python process, so
+TensorFlow/Keras memory is returned to the OS when it finishes and peak memory stays flat however
+large the grid. What crosses the process boundary is a :class:`TrainJob` (typed, picklable); the
+training itself is :mod:`mrirecon.stages.train`.
 """
 
 from __future__ import annotations
@@ -17,27 +18,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mrirecon.config import ModelSettings
-from mrirecon.grid import GridPoint
+from mrirecon.grid import GridPoint, TrainingGroup
 
 
 @dataclass(frozen=True)
 class TrainJob:
-    """Everything a fresh process needs to train, save and log one grid point.
+    """Everything a fresh process needs to run one training and save and log its grid points.
 
     Attributes:
-        point: the grid point.
+        group: the training: grid points that differ only in ``epochs`` (the unfinished ones of a
+            :class:`mrirecon.grid.TrainingGroup` on resume), trained once to the largest.
         settings: settings shared by every grid point (``params.yaml: train``).
         root: project root.
         slices, masks: ``slices.parquet`` and ``masks.parquet``.
         models_dir: the ``models/`` folder.
         experiment_id, parent_run_id: MLflow experiment and the pipeline's parent run.
-        tags: MLflow tags of the child run (``data_version``, ``git_commit``).
-        config_hash: :func:`tasks.train.config_hash` of point, settings and data version.
+        tags: MLflow tags of every child run (``data_version``, ``git_commit``).
+        config_hashes: :func:`tasks.train.config_hash` of each point (with settings and data version),
+            in the order of ``group.points`` (empty: ``""`` for each).
         tracking_uri: MLflow tracking URI to use (long-lived Dask workers serve many projects).
         threads: TensorFlow intra-op threads (None = TensorFlow's default).
+
+    Raises:
+        ValueError: if ``config_hashes`` is neither empty nor one per point.
     """
 
-    point: GridPoint
+    group: TrainingGroup
     settings: ModelSettings
     root: Path
     slices: Path
@@ -46,23 +52,42 @@ class TrainJob:
     experiment_id: str
     parent_run_id: str
     tags: dict[str, str] = field(default_factory=dict)
-    config_hash: str = ""
+    config_hashes: tuple[str, ...] = ()
     tracking_uri: str | None = None
     threads: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.config_hashes and len(self.config_hashes) != len(self.group.points):
+            raise ValueError(
+                f"training {self.group.name}: {len(self.config_hashes)} config hashes for "
+                f"{len(self.group.points)} grid points"
+            )
 
-def run_in_fresh_process(job: TrainJob) -> dict:
+    def config_hash(self, point: GridPoint) -> str:
+        """The config hash of ``point`` (one of ``group.points``), ``""`` if none was given."""
+        return self.config_hashes[self.group.points.index(point)] if self.config_hashes else ""
+
+
+def run_in_fresh_process(job: TrainJob) -> list[dict]:
     """Run :func:`train_job` in a new spawned process and return its result."""
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pool.submit(train_job, job).result()
 
 
-def train_job(job: TrainJob) -> dict:
-    """Train, save and log one grid point.
+def train_job(job: TrainJob) -> list[dict]:
+    """Run one training and save, log and publish each of its grid points as soon as it is reached.
+
+    Each point is an MLflow child run of the parent run (tags ``grid_point``, ``training`` = the
+    group's name, ``config_hash``, ``host``, ``pid`` and ``job.tags``; params: the point's axes and
+    the settings). Per-epoch ``loss``/``val_loss`` go to every run whose point has at least that many
+    epochs. At a point's epoch count its summary metrics and tag ``stopped_early`` are logged, its
+    folder is logged as artifacts under ``model/`` and published, and its run ends FINISHED; if the
+    training fails later, the runs not yet finished end FAILED and the published points stay.
 
     Returns:
-        the point's ``result.json``: ``{"name", "run_id", "stopped_early", "model_dir" (relative to
-        the root), "config_hash", "val_mse", "wall_time_s", "epochs_run", "peak_rss_mb"}``.
+        each point's ``result.json``, in the order of ``job.group.points``: ``{"name", "run_id",
+        "stopped_early", "model_dir" (relative to the root), "config_hash", "val_mse", "wall_time_s",
+        "epochs_run", "peak_rss_mb"}``.
     """
     from mrirecon.ops.project import configure_environment
 
@@ -77,61 +102,79 @@ def train_job(job: TrainJob) -> dict:
         tf.config.threading.set_inter_op_parallelism_threads(min(2, job.threads))
     from mrirecon.data.slice_set import SliceSet
     from mrirecon.ops import tracking
-    from mrirecon.stages.train import publish, train_grid_point
+    from mrirecon.stages.train import TrainedPoint, publish, train_group
 
-    point = job.point
-    run_id = tracking.start_run(
-        root,
-        job.experiment_id,
-        point.name,
-        {
-            **job.tags,
-            "grid_point": point.name,
-            "config_hash": job.config_hash,
-            "host": socket.gethostname(),
-            "pid": str(os.getpid()),
-        },
-        job.parent_run_id,
-    )
+    group = job.group
+    run_ids: dict[str, str] = {}
+    open_runs: list[str] = []  # ids of the runs not yet ended, in point order
+    outcomes: dict[str, dict] = {}
     try:
-        tracking.log_params(root, run_id, {**point.as_params(), **job.settings.model_dump()})
+        for point in group.points:
+            run_id = tracking.start_run(
+                root,
+                job.experiment_id,
+                point.name,
+                {
+                    **job.tags,
+                    "grid_point": point.name,
+                    "training": group.name,
+                    "config_hash": job.config_hash(point),
+                    "host": socket.gethostname(),
+                    "pid": str(os.getpid()),
+                },
+                job.parent_run_id,
+            )
+            run_ids[point.name] = run_id
+            open_runs.append(run_id)
+            tracking.log_params(root, run_id, {**point.as_params(), **job.settings.model_dump()})
 
         def on_data(train: SliceSet, val: SliceSet) -> None:
-            tracking.log_params(
-                root, run_id, {"train_slices": len(train), "val_slices": len(val), "acceleration": train.acceleration}
-            )
+            for run_id in run_ids.values():
+                tracking.log_params(
+                    root,
+                    run_id,
+                    {"train_slices": len(train), "val_slices": len(val), "acceleration": train.acceleration},
+                )
 
         def on_epoch(epoch: int, logs: dict[str, float]) -> None:
-            tracking.log_metrics(root, run_id, {k: logs[k] for k in ("loss", "val_loss") if k in logs}, step=epoch)
+            metrics: dict[str, float] = {k: logs[k] for k in ("loss", "val_loss") if k in logs}
+            for point in group.points:
+                if point.epochs >= epoch:
+                    tracking.log_metrics(root, run_ids[point.name], metrics, step=epoch)
             print(
-                f"[{point.name}] epoch {epoch}/{point.epochs} " + " ".join(f"{k}={v:.5g}" for k, v in logs.items()),
+                f"[{group.name}] epoch {epoch}/{group.final.epochs} "
+                + " ".join(f"{k}={v:.5g}" for k, v in logs.items()),
                 flush=True,
             )
 
-        trained = train_grid_point(
-            point, job.settings, job.slices, job.masks, job.models_dir, run_id, on_data, on_epoch
-        )
-        peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        summary = {
-            "val_mse": trained.val_mse,
-            "wall_time_s": trained.wall_time_s,
-            "epochs_run": trained.epochs_run,
-            "peak_rss_mb": peak_rss_mb,
-        }
-        tracking.log_metrics(root, run_id, summary)
-        tracking.set_tags(root, run_id, {"stopped_early": str(trained.stopped_early)})  # "True" / "False"
-        tracking.client_for(root).log_artifacts(run_id, str(trained.staging), "model")
-        outcome = {
-            "name": point.name,
-            "run_id": run_id,
-            "stopped_early": trained.stopped_early,
-            "model_dir": str(trained.destination.relative_to(root)),
-            "config_hash": job.config_hash,
-            **summary,
-        }
-        publish(trained, outcome)
-        tracking.end_run(root, run_id, "FINISHED")
+        def on_trained(trained: TrainedPoint) -> None:
+            point, run_id = trained.point, run_ids[trained.point.name]
+            summary = {
+                "val_mse": trained.val_mse,
+                "wall_time_s": trained.wall_time_s,
+                "epochs_run": trained.epochs_run,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+            tracking.log_metrics(root, run_id, summary)
+            tracking.set_tags(root, run_id, {"stopped_early": str(trained.stopped_early)})  # "True" / "False"
+            tracking.client_for(root).log_artifacts(run_id, str(trained.staging), "model")
+            outcome = {
+                "name": point.name,
+                "run_id": run_id,
+                "stopped_early": trained.stopped_early,
+                "model_dir": str(trained.destination.relative_to(root)),
+                "config_hash": job.config_hash(point),
+                **summary,
+            }
+            publish(trained, outcome)
+            tracking.end_run(root, run_id, "FINISHED")
+            open_runs.remove(run_id)
+            outcomes[point.name] = outcome
+            print(f"[{group.name}] {point.name}: val_mse={trained.val_mse:.5g}, published", flush=True)
+
+        train_group(group, job.settings, job.slices, job.masks, job.models_dir, run_ids, on_data, on_epoch, on_trained)
     except BaseException:
-        tracking.end_run(root, run_id, "FAILED")
+        for run_id in open_runs:
+            tracking.end_run(root, run_id, "FAILED")
         raise
-    return outcome
+    return [outcomes[p.name] for p in group.points]
