@@ -180,6 +180,8 @@ class EvaluateParams(_Strict):
     noise_fraction: float = Field(0.05, ge=0)  # robustness check: k-space noise std / k-space RMS
     overfit_gap_db: float = Field(1.0, gt=0)  # a grid point overfits if train PSNR - test PSNR exceeds this
     synthetic_phase_baselines: bool = True  # also score zero-filled and CS with synthetic phase
+    ci_seed: int = 0  # seed of the bootstrap over test subjects (95% confidence intervals)
+    ci_resamples: int = Field(2000, ge=100)  # bootstrap resamples
 
 
 class ComputeParams(_Strict):

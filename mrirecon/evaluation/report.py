@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mrirecon.data.storage import atomic_path
+from mrirecon.evaluation.uncertainty import UNCERTAINTY_KEYS, paired_differences
 from mrirecon.grid import REQUIRED_AXES
 from mrirecon.mri.metrics import CONVENTIONS, METRIC_NAMES
 
@@ -31,6 +32,8 @@ class PointResult:
     metrics: dict[str, float]
     wall_time_s: float = float("nan")
     diagnostics: dict = field(default_factory=dict)
+    #: per-subject values behind the metrics (:func:`mrirecon.evaluation.uncertainty.subject_scores`)
+    scores: dict = field(default_factory=dict)
 
 
 #: Per grid point overfitting/robustness diagnostics (see :func:`diagnostics`).
@@ -70,17 +73,42 @@ def conventions(tolerance: float) -> dict:
         "pct_correct_tolerance": tolerance,
         "best": "per intensity, the grid point with the lowest validation MSE (image domain); test metrics reported",
         "split": "test subjects only; train/validation/test are disjoint sets of subjects",
+        "volume": (
+            "volume_nmse, volume_psnr, volume_ssim: the fastMRI volume convention per test subject (NMSE and PSNR "
+            "over the subject's slices with the subject's maximum as data range, SSIM per slice with that range), "
+            "then mean over subjects"
+        ),
+        "ci95": (
+            "<metric>_ci_low/_ci_high: 95% percentile-bootstrap interval of the mean over test subjects (subjects "
+            "resampled, seeded); differences: paired per subject (best minus baseline), resolved if 0 is outside"
+        ),
     }
 
 
 def _metric_block(metrics: dict[str, float]) -> dict[str, float]:
-    return {name: float(metrics[name]) for name in METRIC_NAMES}
+    """The reported metrics: :data:`METRIC_NAMES`, then the volume convention and CIs where scored."""
+    return {name: float(metrics[name]) for name in (*METRIC_NAMES, *UNCERTAINTY_KEYS) if name in metrics}
+
+
+def _differences(best: PointResult | None, baseline_scores: dict | None) -> dict[str, dict[str, float]]:
+    """``{"best_minus_<baseline>": paired differences}`` where both have per-subject scores."""
+    if best is None or not best.scores or not baseline_scores:
+        return {}
+    return {
+        f"best_minus_{name}": paired_differences(best.scores, scores)
+        for name, scores in baseline_scores.items()
+        if scores is not None
+    }
+
+
+def _chosen(points: list[PointResult]) -> PointResult | None:
+    return min(points, key=lambda p: p.val_mse) if points else None
 
 
 def _best(points: list[PointResult]) -> dict | None:
-    if not points:
+    best = _chosen(points)
+    if best is None:
         return None
-    best = min(points, key=lambda p: p.val_mse)
     return {
         "run_id": best.run_id,
         "model": best.params["model"],
@@ -96,9 +124,14 @@ def _phase(point: PointResult) -> bool:
 
 
 def _intensity_block(
-    acceleration: float, zero_filled: dict, cs: dict | None, mine: list[PointResult], effective: dict | None
+    acceleration: float,
+    zero_filled: dict,
+    cs: dict | None,
+    mine: list[PointResult],
+    effective: dict | None,
+    baseline_scores: dict | None = None,
 ) -> dict:
-    block = {
+    block: dict = {
         "acceleration": float(acceleration),
         "zero_filled": _metric_block(zero_filled),
         "best": _best(mine),
@@ -111,6 +144,9 @@ def _intensity_block(
         block["cs"] = {**_metric_block(cs), "lambda": float(cs["lambda"])}
     if effective is not None:
         block["effective_acceleration"] = effective
+    differences = _differences(_chosen(mine), baseline_scores)
+    if differences:
+        block["differences"] = differences
     return block
 
 
@@ -122,6 +158,7 @@ def metrics_report(
     cs_metrics: dict[str, dict] | None = None,
     phase_baselines: dict[str, dict] | None = None,
     effective: dict[str, dict] | None = None,
+    baseline_scores: dict[str, dict] | None = None,
 ) -> dict:
     """The ``reports/metrics.json`` document (fixed shape; later work only adds keys).
 
@@ -136,6 +173,9 @@ def metrics_report(
             synthetic phase; adds ``"synthetic_phase": {intensity: block}`` of the same shape.
         effective: ``{intensity: {"nominal", "hermitian", "synthetic_phase"}}`` effective
             accelerations (lines known counting Hermitian mirrors, or not).
+        baseline_scores: ``{intensity: {"zero_filled": scores, "cs": scores | None}}`` per-subject values
+            of the baselines without phase (with phase they come as ``phase_baselines[i]["scores"]``); adds
+            ``differences: {"best_minus_zero_filled" | "best_minus_cs": paired differences with CIs}``.
     """
     report: dict = {"conventions": conventions(tolerance)}
     for intensity, acceleration in intensities.items():
@@ -146,6 +186,7 @@ def metrics_report(
             (cs_metrics or {}).get(intensity),
             mine,
             (effective or {}).get(intensity),
+            (baseline_scores or {}).get(intensity),
         )
     if phase_baselines:
         report["synthetic_phase"] = {
@@ -155,6 +196,7 @@ def metrics_report(
                 phase_baselines[intensity].get("cs"),
                 [p for p in points if p.params["intensity"] == intensity and _phase(p)],
                 None,
+                phase_baselines[intensity].get("scores"),
             )
             for intensity, acceleration in intensities.items()
             if intensity in phase_baselines
@@ -183,6 +225,10 @@ def headline_metrics(report: dict) -> dict[str, float]:
         if block["best"]:
             metrics[f"{prefix}best_psnr"] = block["best"]["psnr"]
             metrics[f"{prefix}best_ssim"] = block["best"]["ssim"]
+            if "volume_psnr" in block["best"]:
+                metrics[f"{prefix}best_volume_psnr"] = block["best"]["volume_psnr"]
+        for name, diff in block.get("differences", {}).items():
+            metrics[f"{prefix}{name}_psnr"] = diff["psnr"]
     return metrics
 
 
@@ -202,6 +248,7 @@ def write_grid_csv(
         "run_id",
         "val_mse",
         *METRIC_NAMES,
+        *UNCERTAINTY_KEYS,
         "zero_filled_psnr",
         "psnr_gain_db",
         *DIAGNOSTICS,

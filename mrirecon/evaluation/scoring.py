@@ -17,6 +17,7 @@ import numpy as np
 from mrirecon.config import EvaluateParams
 from mrirecon.data.slice_set import SliceSet
 from mrirecon.evaluation.report import PointResult, diagnostics, figure_indices
+from mrirecon.evaluation.uncertainty import subject_scores, with_uncertainty
 from mrirecon.mri.cs import choose_lambda, cs_reconstruct_batch
 from mrirecon.mri.forward import measure, zero_filled_magnitude
 from mrirecon.mri.metrics import mean_metrics
@@ -40,7 +41,9 @@ class Baselines:
 
     Attributes:
         conditions: ``{"magnitude" | "synthetic_phase": {"zero_filled": metrics, "cs": metrics + "lambda" | None,
-            "images": {"zero_filled": (K, H, W), "cs": (K, H, W)}}}``; ``images`` hold the K figure slices
+            "images": {"zero_filled": (K, H, W), "cs": (K, H, W)}, "scores": {"zero_filled", "cs"}}}``;
+            metrics carry volume-convention means and 95% CIs (:func:`~.uncertainty.with_uncertainty`),
+            ``scores`` the per-subject values behind them (for paired differences); ``images`` hold the K figure slices
             (:func:`figure_indices`), float32 magnitudes. ``synthetic_phase`` only with
             ``evaluate.synthetic_phase_baselines``.
         effective: ``{"nominal", "achieved", "hermitian"}``: nominal acceleration and the mean over the test
@@ -94,10 +97,12 @@ def baseline_condition(
     shown = figure_indices(len(test), evaluate.figure_slices)
     measured, _ = measure(test, synthetic_phase, phase_seed)
     zf = zero_filled_magnitude(measured)
+    zf_scores = subject_scores(test.images, zf, test.subjects, evaluate.tolerance)
     block: dict = {
-        "zero_filled": mean_metrics(test.images, zf, evaluate.tolerance),
+        "zero_filled": _with_ci(mean_metrics(test.images, zf, evaluate.tolerance), zf_scores, evaluate),
         "cs": None,
         "images": {"zero_filled": zf[shown]},
+        "scores": {"zero_filled": zf_scores, "cs": None},
     }
     if cs_lambda is not None:
         cs = np.abs(
@@ -111,9 +116,16 @@ def baseline_condition(
             )
         )
         cs = cs.astype(np.float32)
-        block["cs"] = {**mean_metrics(test.images, cs, evaluate.tolerance), "lambda": cs_lambda}
+        cs_scores = subject_scores(test.images, cs, test.subjects, evaluate.tolerance)
+        cs_metrics = _with_ci(mean_metrics(test.images, cs, evaluate.tolerance), cs_scores, evaluate)
+        block["cs"] = {**cs_metrics, "lambda": cs_lambda}
+        block["scores"]["cs"] = cs_scores
         block["images"]["cs"] = cs[shown]
     return block
+
+
+def _with_ci(metrics: dict[str, float], scores: dict[str, np.ndarray], evaluate: EvaluateParams) -> dict[str, float]:
+    return with_uncertainty(metrics, scores, evaluate.ci_seed, evaluate.ci_resamples)
 
 
 def effective_accelerations(test: SliceSet) -> dict[str, float]:
@@ -200,7 +212,8 @@ def score_point(
         recon: the point's reconstructions (:func:`reconstruct_point`).
         evaluate: ``params.yaml: evaluate`` (tolerance, overfit threshold).
     """
-    metrics = mean_metrics(test.images, recon.test, evaluate.tolerance)
+    scores = subject_scores(test.images, recon.test, test.subjects, evaluate.tolerance)
+    metrics = _with_ci(mean_metrics(test.images, recon.test, evaluate.tolerance), scores, evaluate)
     result = PointResult(
         entry["name"],
         entry["run_id"],
@@ -210,6 +223,7 @@ def score_point(
         metrics,
         entry.get("wall_time_s", float("nan")),
     )
+    result.scores = scores
     if train is not None and recon.train is not None:
         result.diagnostics = diagnostics(
             mean_metrics(train.images, recon.train, evaluate.tolerance),

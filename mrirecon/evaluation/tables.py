@@ -23,18 +23,21 @@ FORMATS = {
     "R": "{:g}",
     "method": "{}",
     "PSNR (dB)": "{:.2f}",
+    "95% CI": "[{:.2f}, {:.2f}]",
+    "volume PSNR (dB)": "{:.2f}",
     "SSIM": "{:.3f}",
     "NMSE": "{:.4f}",
     "gain (dB)": "{:+.2f}",
 }
 #: Columns of the README table.
-BENCHMARK_COLUMNS = ("k-space", "intensity", "R", "method", "PSNR (dB)", "SSIM", "NMSE")
+BENCHMARK_COLUMNS = ("k-space", "intensity", "R", "method", "PSNR (dB)", "95% CI", "SSIM", "NMSE", "volume PSNR (dB)")
 #: Columns of the CLI and Prefect tables: the README's plus the PSNR gain over zero-filled.
 SUMMARY_COLUMNS = (*BENCHMARK_COLUMNS, "gain (dB)")
 KSPACE = {"magnitude": "magnitude (Hermitian)", "synthetic_phase": "synthetic phase"}
 FOOTNOTE = (
     "Test subjects only; per slice, then mean. PSNR data_range = reference slice max; SSIM 7x7 "
-    "uniform window (skimage); best = lowest validation MSE."
+    "uniform window (skimage); best = lowest validation MSE. 95% CI: bootstrap over test subjects. Volume PSNR: "
+    "fastMRI convention (per subject, the subject's maximum as data range)."
 )
 
 
@@ -65,6 +68,8 @@ def benchmark_rows(report: dict) -> list[dict]:
                         "R": block["acceleration"],
                         "method": name,
                         "PSNR (dB)": psnr,
+                        "95% CI": (entry["psnr_ci_low"], entry["psnr_ci_high"]) if "psnr_ci_low" in entry else None,
+                        "volume PSNR (dB)": entry.get("volume_psnr"),
                         "SSIM": entry["ssim"],
                         "NMSE": entry["nmse"],
                         "gain (dB)": None if name == "zero-filled" else psnr - zf_psnr,
@@ -80,6 +85,8 @@ def format_row(row: dict, columns: Sequence[str] = BENCHMARK_COLUMNS) -> list[st
         value = row.get(column)
         if value is None:
             return "-"
+        if isinstance(value, tuple):
+            return FORMATS[column].format(*map(float, value))
         return FORMATS[column].format(float(value) if FORMATS[column] != "{}" else value)
 
     return [cell(column) for column in columns]

@@ -102,7 +102,10 @@ def write_reports(
     cs = {i: b.conditions["magnitude"]["cs"] for i, b in baselines.items() if b.conditions["magnitude"]["cs"]}
     phase = {i: b.conditions["synthetic_phase"] for i, b in baselines.items() if "synthetic_phase" in b.conditions}
     effective = {i: b.effective for i, b in baselines.items()}
-    report = metrics_report(intensities, zero_filled, results, tolerance, cs, phase, effective)
+    scores = {
+        i: b.conditions["magnitude"]["scores"] for i, b in baselines.items() if "scores" in b.conditions["magnitude"]
+    }
+    report = metrics_report(intensities, zero_filled, results, tolerance, cs, phase, effective, scores)
     write_metrics_json(out / "metrics.json", report)
     write_grid_csv(out / "grid.csv", results, zero_filled, {i: b["zero_filled"] for i, b in phase.items()})
     rows = write_plot_data(out / "plots", report, histories)

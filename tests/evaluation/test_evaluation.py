@@ -73,6 +73,9 @@ def _entry(name, run_id, psnr, ssim, nmse):
     return {"run_id": run_id, "name": name, "psnr": psnr, "ssim": ssim, "nmse": nmse}
 
 
+#: The subject-bootstrap interval and volume-convention PSNR of the best entry.
+BEST_EXTRA = {"psnr_ci_low": 26.9, "psnr_ci_high": 27.61, "volume_psnr": 31.5}
+
 #: A hand-made metrics.json: one intensity with CS and two model kinds, and its synthetic-phase block
 #: without CS; the phase block's PSNR is the string "inf" as write_metrics_json writes a perfect score.
 REPORT = {
@@ -81,7 +84,7 @@ REPORT = {
         "acceleration": 4.0,
         "zero_filled": _entry(None, None, 22.0, 0.5, 0.06),
         "cs": {**_entry(None, None, 24.5, 0.7, 0.035), "lambda": 0.003},
-        "best": _entry("image-a", "run-a", 27.25, 0.81, 0.012),
+        "best": {**_entry("image-a", "run-a", 27.25, 0.81, 0.012), **BEST_EXTRA},
         "best_by_model": {
             "image": _entry("image-a", "run-a", 27.25, 0.81, 0.012),
             "kspace": _entry("kspace-c", "run-c", 25.0, 0.75, 0.02),
@@ -114,6 +117,8 @@ def test_benchmark_rows_of_a_hand_made_report():
         "R": 4.0,
         "method": "best: image-a",
         "PSNR (dB)": 27.25,
+        "95% CI": (26.9, 27.61),
+        "volume PSNR (dB)": 31.5,
         "SSIM": 0.81,
         "NMSE": 0.012,
         "gain (dB)": pytest.approx(5.25),
@@ -124,20 +129,35 @@ def test_benchmark_rows_of_a_hand_made_report():
 
 def test_one_renderer_for_readme_summary_and_cli():
     rows = benchmark_rows(REPORT)
-    assert format_row(rows[2]) == ["magnitude (Hermitian)", "medium", "4", "best: image-a", "27.25", "0.810", "0.0120"]
+    assert format_row(rows[2]) == [
+        "magnitude (Hermitian)",
+        "medium",
+        "4",
+        "best: image-a",
+        "27.25",
+        "[26.90, 27.61]",
+        "0.810",
+        "0.0120",
+        "31.50",
+    ]
+    assert format_row(rows[0])[5] == "-"  # no interval scored
     assert format_row(rows[0], SUMMARY_COLUMNS)[-1] == "-" and format_row(rows[1], SUMMARY_COLUMNS)[-1] == "+2.50"
-    assert format_row(rows[5], SUMMARY_COLUMNS)[4:] == ["inf", "1.000", "0.0000", "+inf"]
+    assert format_row(rows[5], SUMMARY_COLUMNS)[4:] == ["inf", "-", "1.000", "0.0000", "-", "+inf"]
     table = markdown_table(rows, SUMMARY_COLUMNS).splitlines()
     assert table[:2] == [
-        "| k-space | intensity | R | method | PSNR (dB) | SSIM | NMSE | gain (dB) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| k-space | intensity | R | method | PSNR (dB) | 95% CI | SSIM | NMSE | volume PSNR (dB) | gain (dB) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    assert table[4] == "| magnitude (Hermitian) | medium | 4 | best: image-a | 27.25 | 0.810 | 0.0120 | +5.25 |"
+    assert table[4] == (
+        "| magnitude (Hermitian) | medium | 4 | best: image-a | 27.25 | [26.90, 27.61] | 0.810 | 0.0120 | 31.50 "
+        "| +5.25 |"
+    )
     assert len(table) == 2 + len(rows)
     readme = benchmark_table(REPORT, "Title").splitlines()
-    assert readme[:2] == ["Title", ""] and readme[2] == "| k-space | intensity | R | method | PSNR (dB) | SSIM | NMSE |"
-    assert readme[5] == "| magnitude (Hermitian) | medium | 4 | CS (L1-wavelet) | 24.50 | 0.700 | 0.0350 |"
-    assert readme[-2] == "" and readme[-1].endswith("best = lowest validation MSE. Tolerance of % correct: 0.05.")
+    assert readme[:2] == ["Title", ""]
+    assert readme[2] == "| k-space | intensity | R | method | PSNR (dB) | 95% CI | SSIM | NMSE | volume PSNR (dB) |"
+    assert readme[5] == "| magnitude (Hermitian) | medium | 4 | CS (L1-wavelet) | 24.50 | - | 0.700 | 0.0350 | - |"
+    assert readme[-2] == "" and readme[-1].endswith("data range). Tolerance of % correct: 0.05.")
 
 
 def test_grid_rows_and_summary_of_the_prefect_artifacts(tmp_path):
@@ -178,7 +198,7 @@ def test_grid_rows_and_summary_of_the_prefect_artifacts(tmp_path):
     (tmp_path / "figures").mkdir()
     (tmp_path / "figures" / "reconstructions_medium.png").write_bytes(b"png")
     text = summary_markdown(REPORT, [plain, phase], tmp_path)
-    assert "| magnitude (Hermitian) | medium | 4 | best: image-a | 27.25 | 0.810 | 0.0120 | +5.25 |" in text
+    assert "| medium | 4 | best: image-a | 27.25 | [26.90, 27.61] | 0.810 | 0.0120 | 31.50 | +5.25 |" in text
     assert "- **image-a** overfits: gap 2.50 dB (test/train MSE ratio 1.80)" in text
     assert f"- `{tmp_path / 'figures' / 'reconstructions_medium.png'}`" in text
 
@@ -190,5 +210,8 @@ def test_headline_metrics_of_the_parent_run():
         "medium_cs_psnr": 24.5,
         "medium_best_psnr": 27.25,
         "medium_best_ssim": 0.81,
+        "medium_best_volume_psnr": 31.5,
         "phase_medium_zero_filled_psnr": 21.9,
     }
+    with_difference = {**REPORT, "medium": {**REPORT["medium"], "differences": {"best_minus_cs": {"psnr": 2.75}}}}
+    assert headline_metrics(with_difference)["medium_best_minus_cs_psnr"] == 2.75

@@ -18,9 +18,10 @@ from mrirecon.evaluation.scoring import (
     score_baselines,
     score_point,
 )
+from mrirecon.evaluation.uncertainty import CI_METRICS, UNCERTAINTY_KEYS
 from mrirecon.mri.cs import cs_reconstruct_batch
 from mrirecon.mri.fft import apply_mask, fft2c
-from mrirecon.mri.metrics import mean_metrics
+from mrirecon.mri.metrics import METRIC_NAMES, mean_metrics
 
 SIZE = 16
 PARAMS = {"model": "image", "layers": 1, "batch_size": 2, "epochs": 1, "intensity": "medium", "synthetic_phase": False}
@@ -48,7 +49,8 @@ def test_zero_filled_baseline_of_every_other_line_is_the_half_fov_alias():
     alias = np.abs(test.images + np.roll(test.images, SIZE // 2, axis=-1)) / 2
     block = baselines.conditions["magnitude"]
     assert set(baselines.conditions) == {"magnitude"} and block["cs"] is None
-    assert block["zero_filled"] == pytest.approx(mean_metrics(test.images, alias, 0.05), rel=1e-5)
+    assert _per_slice(block["zero_filled"]) == pytest.approx(mean_metrics(test.images, alias, 0.05), rel=1e-5)
+    _assert_intervals_hold_their_means(block["zero_filled"])
     assert block["zero_filled"]["psnr"] < 20  # the alias is a poor image
     np.testing.assert_allclose(block["images"]["zero_filled"], alias[[0, 3]], atol=1e-6)  # figure slices 0 and 3
     assert baselines.effective == {"nominal": 2.0, "achieved": 2.0, "hermitian": 2.0}
@@ -90,9 +92,10 @@ def test_cs_weight_is_chosen_on_validation_slices_and_scored_on_test_slices():
     block = baselines.conditions["magnitude"]
     measured = apply_mask(fft2c(test.images.astype(np.complex128)), test.masks[:, None, :])
     cs = np.abs(cs_reconstruct_batch(measured, test.masks, baselines.cs_lambda, 5, wavelet="haar", cycle_spin=False))
-    assert block["cs"] == pytest.approx(
+    assert {**_per_slice(block["cs"]), "lambda": block["cs"]["lambda"]} == pytest.approx(
         {**mean_metrics(test.images, cs.astype(np.float32), 0.05), "lambda": baselines.cs_lambda}
     )
+    assert list(block["scores"]["cs"]["subjects"]) == list(dict.fromkeys(test.subjects))
     assert block["images"]["cs"].shape == (2, SIZE, SIZE)
     assert baselines.effective["achieved"] == pytest.approx(SIZE / 7)
 
@@ -109,7 +112,9 @@ def test_a_perfect_reconstruction_scores_infinite_psnr():
     test = slice_set()
     recon = Reconstructions(test.images.copy(), test.images.copy())
     result = score_point(ENTRY, PARAMS, test, None, recon, no_cs())
-    assert result.metrics == {"mse": 0.0, "nmse": 0.0, "psnr": math.inf, "ssim": 1.0, "pct_correct": 100.0}
+    assert _per_slice(result.metrics) == {"mse": 0.0, "nmse": 0.0, "psnr": math.inf, "ssim": 1.0, "pct_correct": 100.0}
+    assert (result.metrics["volume_psnr"], result.metrics["volume_nmse"]) == (math.inf, 0.0)
+    assert math.isnan(result.metrics["psnr_ci_low"])  # no interval around an infinite mean
     assert (result.name, result.run_id, result.val_mse, result.acceleration, result.wall_time_s) == (
         "image-L1-B2-E1-medium",
         "run-1",
@@ -153,8 +158,25 @@ def test_evaluate_point_loads_the_checkpoint_and_scores_its_reconstructions(tmp_
     keras.backend.clear_session()
 
     result, shown = evaluate_point(tmp_path, ENTRY, test, train, no_cs(noise_fraction=0.1))
-    assert result.metrics == pytest.approx(mean_metrics(test.images, expected, 0.05), rel=1e-4)
+    assert _per_slice(result.metrics) == pytest.approx(mean_metrics(test.images, expected, 0.05), rel=1e-4)
+    _assert_intervals_hold_their_means(result.metrics)
+    assert set(result.scores) >= {"psnr", "volume_psnr", "subjects"}
     np.testing.assert_allclose(shown, expected[[0, 2]], atol=1e-5)  # figure slices 0 and 2 of 3
     assert result.params == point.as_params() and result.run_id == "run-1"
     assert set(result.diagnostics) == set(DIAGNOSTICS)
     assert result.diagnostics["noisy_psnr"] != result.metrics["psnr"]  # the noise reached the network input
+
+
+def _per_slice(metrics: dict) -> dict:
+    """Today's per-slice means of a metrics dict (without the volume convention and intervals)."""
+    return {k: metrics[k] for k in METRIC_NAMES}
+
+
+def _assert_intervals_hold_their_means(metrics: dict) -> None:
+    assert set(UNCERTAINTY_KEYS) <= set(metrics)
+    for name in CI_METRICS:
+        low, high = metrics[f"{name}_ci_low"], metrics[f"{name}_ci_high"]
+        if name.startswith("volume_"):
+            assert low <= metrics[name] <= high, name  # the point estimate is the mean over subjects
+        else:  # equal slices per subject: the per-slice mean is the mean of subject means
+            assert low <= metrics[name] + 1e-9 and metrics[name] <= high + 1e-9, name
