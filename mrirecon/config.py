@@ -146,6 +146,7 @@ class ModelSettings(BaseModel):
     seed: int = 0  # Keras seed (initial weights, shuffling), synthetic-phase and noise seed
     image_data_consistency: bool = False  # image model: complex input + exact data consistency
     cascades: int = Field(1, ge=1, le=5)  # image model with data consistency: U-Net + DC blocks
+    refine_filters: int = Field(0, ge=0)  # image model with DC: magnitude refinement CNN after the last DC (0 = none)
 
 
 class TrainParams(ModelSettings):

@@ -101,6 +101,17 @@ class KSpaceDataConsistency(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+class Magnitude(layers.Layer):
+    """Magnitude of a complex image: ``(B, H, W, 2)`` real/imaginary -> ``(B, H, W, 1)``, ``sqrt(re^2 + im^2)``."""
+
+    def call(self, inputs):
+        return ops.sqrt(ops.sum(ops.square(inputs), axis=-1, keepdims=True) + 1e-12)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], 1)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
 class ImageDataConsistency(layers.Layer):
     """Hard data consistency for a complex image: put the measured k-space lines back.
 

@@ -83,6 +83,7 @@ def build_model(point: GridPoint, size: int, settings: ModelSettings) -> keras.M
             settings.base_filters,
             settings.image_data_consistency,
             settings.cascades if settings.image_data_consistency else 1,
+            settings.refine_filters if settings.image_data_consistency else 0,
         )
     return build_kspace_cnn(size, point.layers, settings.kspace_filters, settings.data_consistency)
 
@@ -103,7 +104,9 @@ def model_inputs(
         ``(x, y)``: ``image`` (magnitude U-Net): float32 ``(N, H, W, 1)`` zero-filled / reference
         magnitudes; ``image`` with ``settings.image_data_consistency``:
         ``({"zero_filled": (N, H, W, 2), "kspace": (N, H, W, 2), "mask": (N, W)}, (N, H, W, 2))``
-        complex images as (real, imag); ``kspace``: ``({"kspace", "mask"}, (N, H, W, 2))``.
+        complex images as (real, imag), or the reference magnitude ``(N, H, W, 1)`` as target with
+        ``settings.refine_filters`` (the model then outputs the magnitude); ``kspace``:
+        ``({"kspace", "mask"}, (N, H, W, 2))``.
     """
     settings = settings or ModelSettings()
     measured, truth = measure(data, synthetic_phase, settings.seed, noise_fraction, settings.seed)
@@ -115,6 +118,8 @@ def model_inputs(
             "kspace": complex_to_channels(measured * KSPACE_SCALE),
             "mask": data.masks.astype(np.float32),
         }
+        if settings.refine_filters:
+            return x, np.abs(truth).astype(np.float32)[..., None]
         return x, complex_to_channels(truth.astype(np.complex64))
     x = {"kspace": complex_to_channels(measured * KSPACE_SCALE), "mask": data.masks.astype(np.float32)}
     return x, complex_to_channels(fft2c(truth) * KSPACE_SCALE)  # target: the full, noiseless k-space
@@ -133,7 +138,7 @@ def reconstruct(
     settings = settings or ModelSettings()
     x, _ = model_inputs(kind, data, settings, synthetic_phase, noise_fraction)
     out = model.predict(x, batch_size=batch_size, verbose=0)
-    if kind == "image" and not settings.image_data_consistency:
+    if kind == "image" and (not settings.image_data_consistency or settings.refine_filters):
         return out[..., 0].astype(np.float32)
     if kind == "image":
         return np.hypot(out[..., 0], out[..., 1]).astype(np.float32)

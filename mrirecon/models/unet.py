@@ -21,7 +21,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from mrirecon.models.layers import ImageDataConsistency, positive_int
+from mrirecon.models.layers import ImageDataConsistency, Magnitude, positive_int
 
 
 def _conv_block(x, filters: int, name: str):
@@ -51,8 +51,29 @@ def _unet(x, levels: int, base_filters: int, channels: int, prefix: str):
     return layers.Add(name=f"{prefix}reconstruction")([x, residual])
 
 
+def _magnitude_refinement(x, filters: int):
+    """Magnitude refinement after the last data-consistency step: ``|x|`` plus a residual from two 3x3 conv +
+    ReLU layers on ``[re, im, |x|]`` and a zero-initialised 1x1 head (identity when untrained).
+
+    The magnitude of a data-consistent complex image keeps a rectified residual where the true image is
+    dark (|noise| > 0 has a positive mean), which costs SSIM in the background; this block can learn to
+    remove it. Output ``(batch, H, W, 1)``.
+    """
+    magnitude = Magnitude(name="magnitude")(x)
+    h = layers.Concatenate(name="refine_input")([x, magnitude])
+    for i in (1, 2):
+        h = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"refine_conv{i}")(h)
+    residual = layers.Conv2D(1, 1, kernel_initializer="zeros", bias_initializer="zeros", name="refine_residual")(h)
+    return layers.Add(name="refined_magnitude")([magnitude, residual])
+
+
 def build_image_unet(
-    size: int, levels: int, base_filters: int = 16, data_consistency: bool = False, cascades: int = 1
+    size: int,
+    levels: int,
+    base_filters: int = 16,
+    data_consistency: bool = False,
+    cascades: int = 1,
+    refine_filters: int = 0,
 ) -> keras.Model:
     """Image-domain residual U-Net (Hyun et al. 2018; Ronneberger et al. 2015), optionally
     a cascade of U-Net + data-consistency blocks.
@@ -74,7 +95,9 @@ def build_image_unet(
     (model units, :data:`mrirecon.models.transforms.KSPACE_SCALE`) and ``"mask"`` ``(batch, size)``;
     then ``cascades`` times: U-Net (residual) -> :class:`~mrirecon.models.layers.ImageDataConsistency`
     (in the spirit of unrolled networks, Schlemper et al. 2018). Output ``(batch, size, size, 2)``,
-    the complex image; take its magnitude for metrics.
+    the complex image; take its magnitude for metrics. With ``refine_filters > 0`` a small magnitude
+    refinement CNN follows the last data-consistency step (:func:`_magnitude_refinement`) and the output is
+    the magnitude ``(batch, size, size, 1)``.
 
     Args:
         size: image side ``H = W`` (pixels); must be divisible by ``2**(levels - 1)``.
@@ -82,6 +105,8 @@ def build_image_unet(
         base_filters: filters at the first level, doubled at each deeper level.
         data_consistency: complex input/output with a data-consistency step after each block.
         cascades: number of U-Net + data-consistency blocks (only with ``data_consistency``).
+        refine_filters: filters of the magnitude refinement after the last block (0: none; only with
+            ``data_consistency``).
 
     Returns:
         Uncompiled ``keras.Model`` named ``"image_unet"`` (``"image_unet_dc"`` with data consistency).
@@ -98,8 +123,8 @@ def build_image_unet(
     if size % 2 ** (levels - 1):
         raise ValueError(f"size {size} is not divisible by 2**(levels - 1) = {2 ** (levels - 1)} for levels={levels}")
     if not data_consistency:
-        if cascades != 1:
-            raise ValueError("cascades > 1 needs data_consistency=True")
+        if cascades != 1 or refine_filters:
+            raise ValueError("cascades > 1 and a magnitude refinement need data_consistency=True")
         inputs = keras.Input(shape=(size, size, 1), dtype="float32", name="zero_filled")
         return keras.Model(inputs, _unet(inputs, levels, base_filters, 1, ""), name="image_unet")
     image = keras.Input(shape=(size, size, 2), dtype="float32", name="zero_filled")
@@ -110,4 +135,6 @@ def build_image_unet(
         prefix = f"c{block}_" if cascades > 1 else ""
         x = _unet(x, levels, base_filters, 2, prefix)
         x = ImageDataConsistency(name=f"{prefix}data_consistency")([x, kspace, mask])
+    if refine_filters:
+        x = _magnitude_refinement(x, refine_filters)
     return keras.Model([image, kspace, mask], x, name="image_unet_dc")
