@@ -54,9 +54,7 @@ def score_and_report(
             history = read_history(layout.root / entry["model_dir"])
             if history is not None:
                 histories[entry["name"]] = history
-    report = write_reports_task(
-        reports, intensities, baselines, results, figures, tests, histories, evaluate.tolerance, evaluate.figure_slices
-    )
+    report = write_reports_task(reports, intensities, baselines, results, figures, tests, histories, evaluate)
     publish_artifacts_task(report, results, reports, "external" if external else "test")
     return report, results
 

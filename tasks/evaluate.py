@@ -109,23 +109,23 @@ def write_reports_task(
     figures: dict,
     tests: dict[str, SliceSet],
     histories: dict,
-    tolerance: float,
-    n_figure: int,
+    evaluate: EvaluateParams,
 ) -> dict:
-    """Write metrics.json, grid.csv, plot data and figures under ``out``; return the report
-    (:func:`mrirecon.stages.evaluate.write_reports`)."""
-    report = write_reports(out, intensities, baselines, results, figures, tests, histories, tolerance, n_figure)
+    """Write metrics.json (with its findings), grid.csv, findings.csv, plot data and figures under ``out``; return
+    the report (:func:`mrirecon.stages.evaluate.write_reports`)."""
+    report = write_reports(out, intensities, baselines, results, figures, tests, histories, evaluate)
     get_run_logger().info("reports written to %s", out)
     return report
 
 
 @task(name="log-reports-to-parent", cache_policy=NO_CACHE)
 def log_parent_task(root: Path, parent_run_id: str, report: dict, reports_dir: Path) -> None:
-    """Attach the reports to the MLflow parent run and log the headline numbers
+    """Attach the reports (``metrics.json``, ``grid.csv``, ``findings.csv``, the figures) to the MLflow parent run
+    and log the headline numbers
     (:func:`mrirecon.evaluation.report.headline_metrics`); finish it."""
     tracking.log_metrics(root, parent_run_id, headline_metrics(report))
     client = tracking.client_for(root)
-    for name in ("metrics.json", "grid.csv"):
+    for name in ("metrics.json", "grid.csv", "findings.csv"):
         client.log_artifact(parent_run_id, str(reports_dir / name), "reports")
     client.log_artifacts(parent_run_id, str(reports_dir / "figures"), "reports/figures")
     tracking.end_run(root, parent_run_id, "FINISHED")

@@ -97,14 +97,25 @@ def short_result(result) -> str:
 
 
 def print_results(layout: Layout) -> None:
-    """The benchmark table of the test metrics (:func:`mrirecon.evaluation.tables.benchmark_rows`) and where to
-    look next."""
+    """The benchmark table of the test metrics (:func:`mrirecon.evaluation.tables.benchmark_rows`), the findings
+    (best configuration per intensity, effect of each grid axis; :func:`~mrirecon.evaluation.tables.findings_best_rows`,
+    :func:`~mrirecon.evaluation.tables.findings_effect_rows`) and where to look next."""
     import json
 
     from rich.console import Console
     from rich.table import Table
 
-    from mrirecon.evaluation.tables import SUMMARY_COLUMNS, benchmark_rows, footnote, format_row
+    from mrirecon.evaluation.tables import (
+        BEST_COLUMNS,
+        EFFECT_COLUMNS,
+        FINDINGS_FOOTNOTE,
+        SUMMARY_COLUMNS,
+        benchmark_rows,
+        findings_best_rows,
+        findings_effect_rows,
+        footnote,
+        format_row,
+    )
 
     path = layout.reports / "metrics.json"
     if not path.exists():
@@ -118,7 +129,21 @@ def print_results(layout: Layout) -> None:
     console = Console(width=160)
     console.print(table)
     console.print(footnote(report), soft_wrap=True)
-    typer.echo(f"\nreports: {layout.reports}/ (metrics.json, grid.csv, figures/)")
+    findings = [
+        ("Findings: best configuration per intensity (test subjects)", BEST_COLUMNS, findings_best_rows(report)),
+        ("Findings: effect of each grid axis (paired, test subjects)", EFFECT_COLUMNS, findings_effect_rows(report)),
+    ]
+    for title, columns, rows in findings:
+        if rows:
+            table = Table(title=title, title_justify="left")
+            for column in columns:
+                table.add_column(column, justify="left" if column in ("intensity", "model", "axis") else "right")
+            for row in rows:
+                table.add_row(*format_row(row, columns))
+            console.print(table)
+    if findings[0][2]:
+        console.print(FINDINGS_FOOTNOTE, soft_wrap=True)
+    typer.echo(f"\nreports: {layout.reports}/ (metrics.json, grid.csv, findings.csv, figures/)")
     typer.echo(
         f"MLflow:  mlflow ui --backend-store-uri sqlite:///{layout.root / 'mlflow.db'}  "
         "(then open http://127.0.0.1:5000)"

@@ -149,31 +149,49 @@ def compare(
 def report(
     metrics: Annotated[str | None, typer.Option(help="metrics.json to read (default reports/metrics.json).")] = None,
     readme: Annotated[
-        str | None, typer.Option(help="Markdown file whose benchmark-table block is replaced (default README.md).")
+        str | None,
+        typer.Option(
+            help="Markdown file whose benchmark-table and findings-table blocks are replaced (default README.md)."
+        ),
     ] = None,
     title: Annotated[str, typer.Option(help="Heading line above the table.")] = "",
     print_only: Annotated[bool, typer.Option("--print", help="Only print the table.")] = False,
 ) -> None:
     """Regenerate the benchmark table (zero-filled, CS and best networks per intensity, with and
-    without synthetic phase; PSNR/SSIM/NMSE on test subjects) in the README from metrics.json."""
+    without synthetic phase; PSNR/SSIM/NMSE on test subjects) and the findings (best configuration per
+    intensity, effect of each grid axis with its 95% CI) in the README from metrics.json."""
     import json
 
-    from mrirecon.evaluation.tables import benchmark_table, update_readme
+    from mrirecon.evaluation.tables import (
+        END,
+        FINDINGS_END,
+        FINDINGS_START,
+        START,
+        benchmark_table,
+        findings_markdown,
+        update_readme,
+    )
 
     layout = setup_project()
     path = Path(metrics) if metrics else layout.reports / "metrics.json"
     if not path.exists():
         typer.echo(f"error: {path} not found: run the pipeline first", err=True)
         raise typer.Exit(1)
-    table = benchmark_table(json.loads(path.read_text()), title)
+    document = json.loads(path.read_text())
+    table, findings = benchmark_table(document, title), findings_markdown(document)
     typer.echo(table)
+    if findings:
+        typer.echo(f"\n{findings}")
     if not print_only:
         target = Path(readme) if readme else layout.root / "README.md"
-        try:
-            changed = update_readme(target, table)
-        except ValueError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from exc
+        blocks = [(table, (START, END))] + ([(findings, (FINDINGS_START, FINDINGS_END))] if findings else [])
+        changed = False
+        for text, markers in blocks:
+            try:
+                changed |= update_readme(target, text, markers)
+            except ValueError as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(1) from exc
         typer.echo(f"{target}: {'updated' if changed else 'already up to date'}")
 
 

@@ -1,7 +1,8 @@
-"""Figures (matplotlib, Agg backend): reconstruction panels and metrics vs acceleration."""
+"""Figures (matplotlib, Agg backend): reconstruction panels, metrics vs acceleration, metrics vs each grid axis."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -12,7 +13,8 @@ import numpy as np  # noqa: E402
 
 from mrirecon.data.slice_set import SliceSet  # noqa: E402
 from mrirecon.data.storage import atomic_path  # noqa: E402
-from mrirecon.evaluation.report import figure_indices  # noqa: E402
+from mrirecon.evaluation.findings import SWEEP_AXES  # noqa: E402
+from mrirecon.evaluation.report import PointResult, best_point, figure_indices  # noqa: E402
 
 
 def reconstruction_panel(
@@ -126,6 +128,74 @@ def metric_vs_axes(rows: list[dict], metric: str, axes_names: list[str]) -> plt.
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8, title="intensity")
+    fig.tight_layout()
+    return fig
+
+
+def best_slice(points: Sequence[PointResult], axis: str) -> list[PointResult]:
+    """The grid points of one intensity on the line through its best configuration along ``axis``.
+
+    Best = lowest validation MSE among the points of model kinds with at least two values of ``axis``; the line
+    holds the model kind and the other :data:`~mrirecon.evaluation.findings.SWEEP_AXES` at the best's values.
+
+    Returns:
+        those points sorted by ``axis`` (empty when no model kind sweeps ``axis``).
+    """
+    kinds = {
+        k
+        for k in {p.params["model"] for p in points}
+        if len({p.params[axis] for p in points if p.params["model"] == k}) > 1
+    }
+    best = best_point([p for p in points if p.params["model"] in kinds])
+    if best is None:
+        return []
+    fixed = {a: best.params[a] for a in ("model", *SWEEP_AXES) if a != axis}
+    return sorted((p for p in points if all(p.params[a] == v for a, v in fixed.items())), key=lambda p: p.params[axis])
+
+
+def sweep_figure(points: Sequence[PointResult], axis: str) -> plt.Figure:
+    """Test PSNR (dB) and SSIM against one grid axis, one line per intensity, with 95% CI bands.
+
+    Each intensity's line is :func:`best_slice`: the slice through its best configuration, the other axes held
+    at the best's values (named in the legend). The band is the point's 95% bootstrap interval over test subjects
+    (``psnr_ci_low`` / ``psnr_ci_high``; Efron & Tibshirani 1993). Against ``epochs`` (the learning curve) the
+    train PSNR (``diagnostics["train_psnr"]``, the point's training subjects) is drawn dashed where known: a gap
+    that widens with epochs is over-fitting. Points trained with synthetic phase are left out.
+
+    Args:
+        points: scored grid points of every intensity.
+        axis: one of :data:`~mrirecon.evaluation.findings.SWEEP_AXES`.
+    """
+    points = [p for p in points if not p.params.get("synthetic_phase")]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for intensity in dict.fromkeys(p.params["intensity"] for p in points):
+        line = best_slice([p for p in points if p.params["intensity"] == intensity], axis)
+        if len(line) < 2:
+            continue
+        x = [p.params[axis] for p in line]
+        fixed = ", ".join(f"{a}={line[0].params[a]}" for a in ("model", *SWEEP_AXES) if a != axis)
+        for ax, metric in zip(axes, ("psnr", "ssim")):
+            (handle,) = ax.plot(x, [p.metrics[metric] for p in line], marker="o", label=f"{intensity} ({fixed})")
+            if all(f"{metric}_ci_low" in p.metrics for p in line):
+                low = [p.metrics[f"{metric}_ci_low"] for p in line]
+                high = [p.metrics[f"{metric}_ci_high"] for p in line]
+                ax.fill_between(x, low, high, color=handle.get_color(), alpha=0.2, linewidth=0)
+            if metric == "psnr" and axis == "epochs" and all("train_psnr" in p.diagnostics for p in line):
+                train = [p.diagnostics["train_psnr"] for p in line]
+                ax.plot(x, train, linestyle="--", color=handle.get_color(), label=f"{intensity} train")
+    psnr_label = "PSNR (dB); dashed: train" if axis == "epochs" else "test PSNR (dB)"
+    for ax, unit in zip(axes, (psnr_label, "test SSIM")):
+        ax.set_xlabel(axis)
+        ax.set_ylabel(unit)
+        ax.set_xticks(sorted({p.params[axis] for p in points}))
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.suptitle(
+        f"Test subjects: quality vs {axis} (95% CI bands)\n"
+        "slice through each intensity's best configuration (lowest validation MSE), other axes fixed at its values",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 

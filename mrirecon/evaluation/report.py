@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mrirecon.data.storage import atomic_path
-from mrirecon.evaluation.uncertainty import UNCERTAINTY_KEYS, paired_differences
+from mrirecon.evaluation.uncertainty import RESAMPLES, UNCERTAINTY_KEYS, paired_differences
 from mrirecon.grid import REQUIRED_AXES
 from mrirecon.mri.metrics import CONVENTIONS, METRIC_NAMES
 
@@ -82,6 +82,10 @@ def conventions(tolerance: float) -> dict:
             "<metric>_ci_low/_ci_high: 95% percentile-bootstrap interval of the mean over test subjects (subjects "
             "resampled, seeded); differences: paired per subject (best minus baseline), resolved if 0 is outside"
         ),
+        "findings": (
+            "effect of layers, batch_size, epochs between neighbouring values: paired per-subject difference between "
+            "points equal in every other axis, averaged per subject over them, 95% bootstrap interval over subjects"
+        ),
     }
 
 
@@ -90,23 +94,26 @@ def _metric_block(metrics: dict[str, float]) -> dict[str, float]:
     return {name: float(metrics[name]) for name in (*METRIC_NAMES, *UNCERTAINTY_KEYS) if name in metrics}
 
 
-def _differences(best: PointResult | None, baseline_scores: dict | None) -> dict[str, dict[str, float]]:
+def _differences(
+    best: PointResult | None, baseline_scores: dict | None, ci: tuple[int, int]
+) -> dict[str, dict[str, float]]:
     """``{"best_minus_<baseline>": paired differences}`` where both have per-subject scores."""
     if best is None or not best.scores or not baseline_scores:
         return {}
     return {
-        f"best_minus_{name}": paired_differences(best.scores, scores)
+        f"best_minus_{name}": paired_differences(best.scores, scores, *ci)
         for name, scores in baseline_scores.items()
         if scores is not None
     }
 
 
-def _chosen(points: list[PointResult]) -> PointResult | None:
+def best_point(points: list[PointResult]) -> PointResult | None:
+    """The grid point with the lowest validation MSE (the report's "best"), None without points."""
     return min(points, key=lambda p: p.val_mse) if points else None
 
 
 def _best(points: list[PointResult]) -> dict | None:
-    best = _chosen(points)
+    best = best_point(points)
     if best is None:
         return None
     return {
@@ -129,7 +136,8 @@ def _intensity_block(
     cs: dict | None,
     mine: list[PointResult],
     effective: dict | None,
-    baseline_scores: dict | None = None,
+    baseline_scores: dict | None,
+    ci: tuple[int, int],
 ) -> dict:
     block: dict = {
         "acceleration": float(acceleration),
@@ -144,7 +152,7 @@ def _intensity_block(
         block["cs"] = {**_metric_block(cs), "lambda": float(cs["lambda"])}
     if effective is not None:
         block["effective_acceleration"] = effective
-    differences = _differences(_chosen(mine), baseline_scores)
+    differences = _differences(best_point(mine), baseline_scores, ci)
     if differences:
         block["differences"] = differences
     return block
@@ -159,6 +167,8 @@ def metrics_report(
     phase_baselines: dict[str, dict] | None = None,
     effective: dict[str, dict] | None = None,
     baseline_scores: dict[str, dict] | None = None,
+    ci_seed: int = 0,
+    ci_resamples: int = RESAMPLES,
 ) -> dict:
     """The ``reports/metrics.json`` document (fixed shape; later work only adds keys).
 
@@ -176,6 +186,8 @@ def metrics_report(
         baseline_scores: ``{intensity: {"zero_filled": scores, "cs": scores | None}}`` per-subject values
             of the baselines without phase (with phase they come as ``phase_baselines[i]["scores"]``); adds
             ``differences: {"best_minus_zero_filled" | "best_minus_cs": paired differences with CIs}``.
+        ci_seed, ci_resamples: seed and resamples of the differences' bootstrap (``evaluate.ci_seed``,
+            ``evaluate.ci_resamples``).
     """
     report: dict = {"conventions": conventions(tolerance)}
     for intensity, acceleration in intensities.items():
@@ -187,6 +199,7 @@ def metrics_report(
             mine,
             (effective or {}).get(intensity),
             (baseline_scores or {}).get(intensity),
+            (ci_seed, ci_resamples),
         )
     if phase_baselines:
         report["synthetic_phase"] = {
@@ -197,6 +210,7 @@ def metrics_report(
                 [p for p in points if p.params["intensity"] == intensity and _phase(p)],
                 None,
                 phase_baselines[intensity].get("scores"),
+                (ci_seed, ci_resamples),
             )
             for intensity, acceleration in intensities.items()
             if intensity in phase_baselines
@@ -204,10 +218,14 @@ def metrics_report(
     return report
 
 
+#: Top-level keys of a report that are not intensity blocks.
+NOT_INTENSITIES = ("conventions", "synthetic_phase", "findings")
+
+
 def intensity_blocks(report: dict) -> list[tuple[str, str, dict]]:
     """``(condition, intensity, block)`` for every intensity block of a report, condition being
     ``"magnitude"`` (top level) or ``"synthetic_phase"``."""
-    out = [("magnitude", k, v) for k, v in report.items() if k not in ("conventions", "synthetic_phase")]
+    out = [("magnitude", k, v) for k, v in report.items() if k not in NOT_INTENSITIES]
     out += [("synthetic_phase", k, v) for k, v in report.get("synthetic_phase", {}).items()]
     return out
 

@@ -1,8 +1,10 @@
-"""The benchmark table of ``reports/metrics.json``: one set of rows, rendered as markdown (the README block,
-the Prefect summary artifact) or as a terminal table by the CLI (``mrirecon show``).
+"""The tables of ``reports/metrics.json``: one set of rows each, rendered as markdown (the README blocks, the
+Prefect artifacts) or as a terminal table by the CLI (``mrirecon show``).
 
-Rows per intensity and k-space simulation: zero-filled, compressed sensing, the best network and the best
-of each model kind; columns PSNR (dB), SSIM, NMSE on the test subjects (and the PSNR gain over zero-filled).
+Benchmark: rows per intensity and k-space simulation: zero-filled, compressed sensing, the best network and the
+best of each model kind; columns PSNR (dB), SSIM, NMSE on the test subjects (and the PSNR gain over zero-filled).
+Findings (:mod:`mrirecon.evaluation.findings`): the best configuration per intensity, and the paired effect of
+each grid axis between neighbouring values with its 95% bootstrap interval.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from mrirecon.evaluation.findings import effect_rows
 from mrirecon.evaluation.report import PointResult, intensity_blocks
 from mrirecon.grid import REQUIRED_AXES
 
 START, END = "<!-- benchmark-table:start -->", "<!-- benchmark-table:end -->"
+FINDINGS_START, FINDINGS_END = "<!-- findings-table:start -->", "<!-- findings-table:end -->"
 
 #: How each column of :func:`benchmark_rows` is written; a missing value (None) is written ``-``.
 FORMATS = {
@@ -28,6 +32,17 @@ FORMATS = {
     "SSIM": "{:.3f}",
     "NMSE": "{:.4f}",
     "gain (dB)": "{:+.2f}",
+    "model": "{}",
+    "layers": "{:g}",
+    "batch size": "{:g}",
+    "epochs": "{:g}",
+    "axis": "{}",
+    "change": "{}",
+    "pairs": "{:g}",
+    "ΔPSNR (dB)": "{:+.2f}",
+    "ΔSSIM": "{:+.3f}",
+    "ΔSSIM 95% CI": "[{:+.3f}, {:+.3f}]",
+    "resolved": "{}",
 }
 #: Columns of the README table.
 BENCHMARK_COLUMNS = ("k-space", "intensity", "R", "method", "PSNR (dB)", "95% CI", "SSIM", "NMSE", "volume PSNR (dB)")
@@ -113,8 +128,9 @@ def benchmark_table(report: dict, title: str = "") -> str:
     return "\n".join(lines)
 
 
-def update_readme(readme: Path, table: str) -> bool:
-    """Replace the text between the benchmark-table markers of ``readme`` with ``table``.
+def update_readme(readme: Path, table: str, markers: tuple[str, str] = (START, END)) -> bool:
+    """Replace the text between a pair of ``markers`` of ``readme`` (default: the benchmark table's;
+    :data:`FINDINGS_START`, :data:`FINDINGS_END` for the findings) with ``table``.
 
     Returns:
         True if the file changed.
@@ -122,11 +138,12 @@ def update_readme(readme: Path, table: str) -> bool:
     Raises:
         ValueError: if the markers are missing.
     """
+    start, end = markers
     text = readme.read_text()
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
     if not pattern.search(text):
-        raise ValueError(f"{readme}: no {START} ... {END} markers")
-    new = pattern.sub(lambda _: f"{START}\n{table}\n{END}", text)
+        raise ValueError(f"{readme}: no {start} ... {end} markers")
+    new = pattern.sub(lambda _: f"{start}\n{table}\n{end}", text)
     if new != text:
         readme.write_text(new)
     return new != text
@@ -188,3 +205,94 @@ def summary_markdown(report: dict, results: list[PointResult], reports: Path) ->
     figures = sorted((reports / "figures").glob("*.png"))
     lines += ["", "Figures:", *[f"- `{path}`" for path in figures], "", f"Reports: `{reports}`"]
     return "\n".join(lines)
+
+
+#: Columns of the findings' best-configuration table (:func:`findings_best_rows`).
+BEST_COLUMNS = (
+    "intensity",
+    "R",
+    "model",
+    "layers",
+    "batch size",
+    "epochs",
+    "PSNR (dB)",
+    "95% CI",
+    "SSIM",
+    "volume PSNR (dB)",
+)
+#: Columns of the findings' effect table (:func:`findings_effect_rows`).
+EFFECT_COLUMNS = (
+    "intensity",
+    "model",
+    "axis",
+    "change",
+    "pairs",
+    "ΔPSNR (dB)",
+    "95% CI",
+    "ΔSSIM",
+    "ΔSSIM 95% CI",
+    "resolved",
+)
+FINDINGS_FOOTNOTE = (
+    "Test subjects, per-slice convention. Effect of an axis between neighbouring values: paired per-subject "
+    "difference (later value minus earlier) between grid points equal in every other axis, averaged per subject "
+    "over those pairs; 95% CI: bootstrap over test subjects (Efron & Tibshirani 1993); resolved = the PSNR "
+    "interval excludes 0. Best = lowest validation MSE."
+)
+
+
+def findings_best_rows(report: dict) -> list[dict]:
+    """One row per intensity of the report's ``findings``: its best configuration and test metrics
+    (keys :data:`BEST_COLUMNS`; PSNR in dB); none without findings."""
+    rows = []
+    for intensity, entry in report.get("findings", {}).items():
+        for kind, best in entry["best"].items():
+            rows.append(
+                {
+                    "intensity": intensity,
+                    "R": entry["acceleration"],
+                    "model": kind,
+                    "layers": best["layers"],
+                    "batch size": best["batch_size"],
+                    "epochs": best["epochs"],
+                    "PSNR (dB)": best.get("psnr"),
+                    "95% CI": (best["psnr_ci_low"], best["psnr_ci_high"]) if "psnr_ci_low" in best else None,
+                    "SSIM": best.get("ssim"),
+                    "volume PSNR (dB)": best.get("volume_psnr"),
+                }
+            )
+    return rows
+
+
+def findings_effect_rows(report: dict) -> list[dict]:
+    """One row per intensity x model x axis x neighbouring pair of the report's ``findings``
+    (:func:`mrirecon.evaluation.findings.effect_rows`), keys :data:`EFFECT_COLUMNS`."""
+    return [
+        {
+            "intensity": row["intensity"],
+            "model": row["model"],
+            "axis": row["axis"],
+            "change": f"{row['from']} → {row['to']}",
+            "pairs": row["n_pairs"],
+            "ΔPSNR (dB)": row["delta_psnr"],
+            "95% CI": (row["psnr_ci_low"], row["psnr_ci_high"]),
+            "ΔSSIM": row["delta_ssim"],
+            "ΔSSIM 95% CI": (row["ssim_ci_low"], row["ssim_ci_high"]),
+            "resolved": "yes" if row["resolved"] else "no",
+        }
+        for row in effect_rows(report.get("findings", {}))
+    ]
+
+
+def findings_markdown(report: dict) -> str:
+    """The findings as markdown: the best configuration per intensity, the effect of each axis, the footnote
+    (:data:`FINDINGS_FOOTNOTE`); empty when the report has no findings."""
+    best, effects = findings_best_rows(report), findings_effect_rows(report)
+    if not best:
+        return ""
+    lines = ["Best configuration per intensity (test subjects):", "", markdown_table(best, BEST_COLUMNS), ""]
+    if effects:
+        lines += ["Effect of each grid axis (paired, test subjects):", "", markdown_table(effects, EFFECT_COLUMNS)]
+    else:
+        lines.append("No grid axis has two values: no effects to show.")
+    return "\n".join([*lines, "", FINDINGS_FOOTNOTE])

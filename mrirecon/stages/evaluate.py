@@ -1,5 +1,5 @@
-"""Evaluation stage, path in -> path out: ``models/train.json`` in; ``metrics.json``, ``grid.csv``, plot data
-(``plots/``) and figures (``figures/``) out.
+"""Evaluation stage, path in -> path out: ``models/train.json`` in; ``metrics.json`` (with its ``findings``),
+``grid.csv``, ``findings.csv``, plot data (``plots/``) and figures (``figures/``) out.
 
 External evaluation (other volumes) prepares its slices with :data:`ALL_TEST_SPLIT` and
 :func:`external_slice_params`: every subject is a test subject, slices resampled to the training pixel size.
@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from mrirecon.config import SliceParams, SplitParams
+from mrirecon.config import EvaluateParams, SliceParams, SplitParams
 from mrirecon.data.slice_set import SliceSet
-from mrirecon.evaluation.figures import figure_slices_panel, metrics_vs_acceleration, save_figure
+from mrirecon.evaluation.figures import figure_slices_panel, metrics_vs_acceleration, save_figure, sweep_figure
+from mrirecon.evaluation.findings import SWEEP_AXES, findings, swept_axes, write_findings_csv, write_sweep_csv
 from mrirecon.evaluation.report import (
     PointResult,
     intensity_blocks,
@@ -79,10 +80,13 @@ def write_reports(
     figures: dict[str, np.ndarray],
     tests: dict[str, SliceSet],
     histories: dict[str, dict],
-    tolerance: float,
-    n_figure: int,
+    evaluate: EvaluateParams,
 ) -> dict:
-    """Write ``metrics.json``, ``grid.csv``, plot data and figures under ``out``; return the report.
+    """Write ``metrics.json``, ``grid.csv``, ``findings.csv``, plot data and figures under ``out``; return the report.
+
+    Beside the reconstruction panels and metrics vs acceleration, ``figures/sweep_<axis>.png`` (test PSNR and SSIM
+    against ``layers``, ``batch_size``, ``epochs``; :func:`mrirecon.evaluation.figures.sweep_figure`) is drawn for
+    each axis with at least two values among the points without synthetic phase (a stale one is removed).
 
     Args:
         out: reports folder (``reports/`` for the DVC stage).
@@ -92,11 +96,11 @@ def write_reports(
         figures: ``{grid point name: its reconstructions of the figure slices, (K, H, W)}``.
         tests: ``{intensity: test slices}`` (the figures' reference images and labels).
         histories: ``{grid point name: per-epoch history}`` for the training curves.
-        tolerance: ``pct_correct`` tolerance.
-        n_figure: slices per figure (``evaluate.figure_slices``).
+        evaluate: ``params.yaml: evaluate`` (``tolerance``, ``figure_slices``, ``ci_seed``, ``ci_resamples``).
 
     Returns:
-        the ``metrics.json`` document (:func:`mrirecon.evaluation.report.metrics_report`).
+        the ``metrics.json`` document (:func:`mrirecon.evaluation.report.metrics_report`) with its ``findings``
+        block (:func:`mrirecon.evaluation.findings.findings`).
     """
     zero_filled = {i: b.conditions["magnitude"]["zero_filled"] for i, b in baselines.items()}
     cs = {i: b.conditions["magnitude"]["cs"] for i, b in baselines.items() if b.conditions["magnitude"]["cs"]}
@@ -105,11 +109,22 @@ def write_reports(
     scores = {
         i: b.conditions["magnitude"]["scores"] for i, b in baselines.items() if "scores" in b.conditions["magnitude"]
     }
-    report = metrics_report(intensities, zero_filled, results, tolerance, cs, phase, effective, scores)
+    ci = (evaluate.ci_seed, evaluate.ci_resamples)
+    report = metrics_report(intensities, zero_filled, results, evaluate.tolerance, cs, phase, effective, scores, *ci)
+    report["findings"] = findings(intensities, results, *ci)
     write_metrics_json(out / "metrics.json", report)
     write_grid_csv(out / "grid.csv", results, zero_filled, {i: b["zero_filled"] for i, b in phase.items()})
+    write_findings_csv(out / "findings.csv", report["findings"])
     rows = write_plot_data(out / "plots", report, histories)
+    write_sweep_csv(out / "plots" / "sweep.csv", results)
     save_figure(metrics_vs_acceleration(rows), out / "figures" / "metrics_vs_acceleration.png")
+    swept = swept_axes([r for r in results if not r.params.get("synthetic_phase")])
+    for axis in SWEEP_AXES:
+        path = out / "figures" / f"sweep_{axis}.png"
+        if axis in swept:
+            save_figure(sweep_figure(results, axis), path)
+        else:
+            path.unlink(missing_ok=True)
     for condition, intensity, block in intensity_blocks(report):
         best = block["best"]
         if not best:
@@ -118,7 +133,7 @@ def write_reports(
         suffix = "" if condition == "magnitude" else "_synthetic_phase"
         fig = figure_slices_panel(
             tests[intensity],
-            n_figure,
+            evaluate.figure_slices,
             images["zero_filled"],
             figures[best["name"]],
             f"{intensity} (R={intensities[intensity]:g}{', synthetic phase' if suffix else ''}): "

@@ -27,7 +27,8 @@ def test_whole_dag_writes_reports_and_beats_zero_filled(finished_project):
     project, _, result = finished_project
     assert "best grid point" in result.stdout and "mlflow ui --backend-store-uri sqlite:///" in result.stdout
     report = json.loads((project / "reports/metrics.json").read_text())
-    assert set(report) == {"conventions", "medium", "synthetic_phase"}
+    assert set(report) == {"conventions", "medium", "synthetic_phase", "findings"}
+    assert set(report["findings"]["medium"]["best"]) == {report["medium"]["best"]["model"]}
     block = report["medium"]
     assert block["acceleration"] == 4.0
     assert block["effective_acceleration"]["hermitian"] < block["effective_acceleration"]["achieved"]
@@ -42,6 +43,7 @@ def test_whole_dag_writes_reports_and_beats_zero_filled(finished_project):
     assert block["best_by_model"]["image"]["mse"] < block["zero_filled"]["mse"]
     rows = list(csv.DictReader(open(project / "reports/grid.csv")))
     assert sorted(r["name"] for r in rows) == ["image-L2-B8-E2-medium", "kspace-L2-B8-E2-medium"]
+    assert (project / "reports/findings.csv").exists() and (project / "reports/plots/sweep.csv").exists()
     for name in ("metrics_vs_acceleration.png", "reconstructions_medium.png"):
         assert (project / "reports/figures" / name).stat().st_size > 10_000
 

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mrirecon.config import SliceParams
+from mrirecon.config import EvaluateParams, SliceParams
 from mrirecon.data.slice_set import SliceSet
 from mrirecon.evaluation.report import PointResult, metrics_report
 from mrirecon.evaluation.scoring import Baselines
@@ -117,9 +117,12 @@ def test_write_reports_writes_every_file(tmp_path):
     ]
     figures = {"a": shown, "a-phase": shown}
     histories = {"a": {"loss": [0.2, 0.1], "val_loss": [0.3, 0.2]}}
-    report = write_reports(tmp_path, {"medium": 4.0}, baselines, results, figures, {"medium": test}, histories, 0.05, 2)
+    evaluate = EvaluateParams(tolerance=0.05, figure_slices=2)
+    report = write_reports(
+        tmp_path, {"medium": 4.0}, baselines, results, figures, {"medium": test}, histories, evaluate
+    )
 
-    assert report == metrics_report(
+    assert {k: v for k, v in report.items() if k != "findings"} == metrics_report(
         {"medium": 4.0},
         {"medium": _metrics(22.0)},
         results,
@@ -138,6 +141,13 @@ def test_write_reports_writes_every_file(tmp_path):
     assert curves == [["grid_point", "epoch", "loss", "val_loss"], ["a", "1", "0.2", "0.3"], ["a", "2", "0.1", "0.2"]]
     plot = list(csv.DictReader(open(tmp_path / "plots" / "metrics_vs_acceleration.csv")))
     assert float(plot[0]["best_psnr"]) == 27.0 and float(plot[0]["phase_zero_filled_psnr"]) == 21.5
+    # one grid value per axis: the best configuration, no effects, no sweep figures
+    assert (
+        report["findings"]["medium"]["best"]["image"]["epochs"] == 2 and report["findings"]["medium"]["effects"] == {}
+    )
+    assert list(csv.reader(open(tmp_path / "findings.csv")))[1:] == []
+    assert [r["name"] for r in csv.DictReader(open(tmp_path / "plots" / "sweep.csv"))] == ["a", "a-phase"]
+    assert not list((tmp_path / "figures").glob("sweep_*.png"))
     figures_dir = tmp_path / "figures"
     assert sorted(p.name for p in figures_dir.iterdir()) == [
         "metrics_vs_acceleration.png",
@@ -145,3 +155,36 @@ def test_write_reports_writes_every_file(tmp_path):
         "reconstructions_medium_synthetic_phase.png",
     ]
     assert all(p.stat().st_size > 5_000 for p in figures_dir.iterdir())
+
+
+def test_write_reports_writes_findings_and_sweep_figures_for_a_swept_axis(tmp_path):
+    test = _test_set()
+    shown = test.images[[0, 2]]
+    baselines = {
+        "medium": Baselines(
+            {"magnitude": {"zero_filled": _metrics(22.0), "cs": None, "images": {"zero_filled": shown * 0.5}}},
+            {"nominal": 4.0, "achieved": 4.1, "hermitian": 2.6},
+        )
+    }
+    subjects = np.array(test.subjects)
+    results = []
+    for epochs, gain in ((2, 0.0), (4, 1.5)):
+        psnr = np.array([26.0, 27.0, 28.0]) + gain
+        params = {"model": "image", "layers": 2, "batch_size": 8, "epochs": epochs, "intensity": "medium"}
+        scores = {"psnr": psnr, "ssim": np.full(3, 0.7), "volume_psnr": psnr + 4, "subjects": subjects}
+        results.append(PointResult(f"e{epochs}", f"run-{epochs}", params, 0.01 / epochs, 4.0, _metrics(psnr.mean())))
+        results[-1].scores = scores
+    evaluate = EvaluateParams(tolerance=0.05, figure_slices=2, ci_resamples=200)
+    figures = {r.name: shown for r in results}
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "sweep_layers.png").write_bytes(b"stale")
+    report = write_reports(tmp_path, {"medium": 4.0}, baselines, results, figures, {"medium": test}, {}, evaluate)
+
+    effect = report["findings"]["medium"]["effects"]["image"]["epochs"]["2_to_4"]
+    assert effect["psnr"] == pytest.approx(1.5) and effect["resolved"] is True
+    assert report["findings"]["medium"]["best"]["image"]["epochs"] == 4
+    assert json.loads((tmp_path / "metrics.json").read_text())["findings"]["medium"]["effects"]["image"]["epochs"]
+    rows = list(csv.DictReader(open(tmp_path / "findings.csv")))
+    assert [(r["axis"], r["from"], r["to"]) for r in rows] == [("epochs", "2", "4")]
+    assert (tmp_path / "figures" / "sweep_epochs.png").stat().st_size > 10_000
+    assert not (tmp_path / "figures" / "sweep_layers.png").exists()  # stale: the grid no longer sweeps layers
