@@ -143,10 +143,13 @@ class ModelSettings(BaseModel):
     kspace_filters: int = Field(32, ge=1)  # k-space CNN: channels of the hidden 3x3 convolutions
     data_consistency: bool = True  # k-space CNN: put the measured lines back exactly
     early_stopping_patience: int | None = Field(None, ge=1)  # epochs without val_loss improvement; null = off
-    seed: int = 0  # Keras seed (initial weights, shuffling), synthetic-phase and noise seed
+    seed: int = 0  # Keras seed (initial weights, shuffling), synthetic-phase, noise and resampled-mask seed
     image_data_consistency: bool = False  # image model: complex input + exact data consistency
     cascades: int = Field(1, ge=1, le=5)  # image model with data consistency: U-Net + DC blocks
     refine_filters: int = Field(0, ge=0)  # image model with DC: magnitude refinement CNN after the last DC (0 = none)
+    # a fresh random mask per training slice and epoch (same mask function and intensity as masks.parquet,
+    # seeded by seed, slice, intensity and epoch); validation and test keep the masks of masks.parquet
+    resample_masks: bool = False
 
 
 class TrainParams(ModelSettings):

@@ -260,6 +260,7 @@ def test_model_settings_defaults_equal_the_params_yaml_values():
         "seed": 0,
         "image_data_consistency": False,
         "cascades": 1,
+        "resample_masks": False,
     }
     quick = load_params(ROOT / "params-quick.yaml").train.settings()
     assert (quick.learning_rate, quick.base_filters, quick.kspace_filters) == (0.002, 8, 16)

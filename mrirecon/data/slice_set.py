@@ -21,7 +21,16 @@ class SliceSet:
         masks: bool ``(N, W)`` phase-encode masks (True = line sampled).
         subjects: ``N`` subject ids.
         slice_index: int ``(N,)`` axial index in the RAS volume.
-        acceleration: nominal acceleration of the intensity.
+        acceleration: nominal acceleration ``R`` of the intensity.
+        intensity: the intensity's name (``masks.parquet: intensity``; ``""`` when unknown).
+        center_fraction: fraction of phase-encode lines in the fully sampled centre
+            (``masks.parquet: center_fraction``; ``None`` when unknown).
+        mask_type: mask function, ``"random"`` or ``"equispaced"`` (``masks.parquet: mask_type``;
+            ``None`` when unknown).
+
+    ``acceleration``, ``center_fraction`` and ``mask_type`` are the parameters ``masks`` were drawn with
+    (:func:`mrirecon.mri.subsample.cartesian_mask`), so fresh masks of the same intensity can be drawn
+    (``train.resample_masks``, :func:`mrirecon.models.training.epoch_masks`).
     """
 
     images: np.ndarray
@@ -29,13 +38,17 @@ class SliceSet:
     subjects: list[str]
     slice_index: np.ndarray
     acceleration: float
+    intensity: str = ""
+    center_fraction: float | None = None
+    mask_type: str | None = None
 
     def __len__(self) -> int:
         return len(self.subjects)
 
 
 def load_slice_set(slices_path: str | Path, masks_path: str | Path, intensity: str, split: str | None) -> SliceSet:
-    """Load the slices of ``split`` (``None`` = all) with their ``intensity`` masks.
+    """Load the slices of ``split`` (``None`` = all) with their ``intensity`` masks and the parameters
+    those masks were drawn with (acceleration, centre fraction, mask type: ``masks.parquet`` columns).
 
     Rows are ordered by (subject, slice_index), so the order is stable across runs.
 
@@ -48,7 +61,7 @@ def load_slice_set(slices_path: str | Path, masks_path: str | Path, intensity: s
     )
     masks = pq.read_table(
         masks_path,
-        columns=["subject", "slice_index", "intensity", "mask", "acceleration"],
+        columns=["subject", "slice_index", "intensity", "mask", "acceleration", "center_fraction", "mask_type"],
         filters=pc.field("intensity") == intensity,
     )
     if slices.num_rows == 0:
@@ -71,4 +84,7 @@ def load_slice_set(slices_path: str | Path, masks_path: str | Path, intensity: s
         subjects=[r["subject"] for r in rows],
         slice_index=np.array([r["slice_index"] for r in rows]),
         acceleration=float(masks["acceleration"][0].as_py()),
+        intensity=intensity,
+        center_fraction=float(masks["center_fraction"][0].as_py()),
+        mask_type=str(masks["mask_type"][0].as_py()),
     )

@@ -8,7 +8,7 @@ same slices with k-space noise, and on its training slices (the train-test gap).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,8 +30,12 @@ if TYPE_CHECKING:  # imports Keras, which only reconstruct_point needs
 def evenly_spaced(data: SliceSet, count: int) -> SliceSet:
     """``count`` evenly spaced slices of a set (all if fewer), in their order (:func:`figure_indices`)."""
     keep = figure_indices(len(data), count)
-    return SliceSet(
-        data.images[keep], data.masks[keep], [data.subjects[i] for i in keep], data.slice_index[keep], data.acceleration
+    return replace(
+        data,
+        images=data.images[keep],
+        masks=data.masks[keep],
+        subjects=[data.subjects[i] for i in keep],
+        slice_index=data.slice_index[keep],
     )
 
 

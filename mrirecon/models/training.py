@@ -16,13 +16,24 @@ the end of each requested epoch. Nothing else changes (same seed, initial weight
 constant learning rate), so the checkpoint after ``e`` epochs is the network a separate
 ``e``-epoch training gives. Not with early stopping: its restored best weights are not a
 checkpoint of the longer training, so it refuses checkpoints before the last epoch.
+
+With ``settings.resample_masks`` every training slice gets a fresh mask in each epoch
+(:func:`epoch_masks`: the mask function and intensity of ``masks.parquet``, drawn from a private
+generator keyed by seed, slice, intensity and epoch) and the epoch's inputs are simulated from it
+through the same forward model (:class:`ResampledMasks`, which also shuffles, by a generator keyed by
+the epoch). What epoch ``e`` sees depends only on ``e``, so a shared training's checkpoints still
+equal separate trainings. Validation (``val_loss``, :func:`validation_mse`) and test keep the fixed
+masks. With it off (the default) training is the plain ``model.fit`` on arrays it always was.
 """
 
 from __future__ import annotations
 
+import math
+import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import keras
 import numpy as np
@@ -35,11 +46,16 @@ from mrirecon.models.transforms import KSPACE_SCALE, complex_to_channels, kspace
 from mrirecon.models.unet import build_image_unet
 from mrirecon.mri.fft import fft2c, ifft2c
 from mrirecon.mri.forward import measure, zero_filled_magnitude
+from mrirecon.mri.subsample import cartesian_mask
+from mrirecon.seeding import rng_for
 
 __all__ = [
     "ModelSettings",
+    "ResampledMasks",
     "TrainResult",
     "build_model",
+    "epoch_masks",
+    "epoch_order",
     "model_inputs",
     "reconstruct",
     "train_point",
@@ -145,6 +161,119 @@ def reconstruct(
     return kspace_to_image(out)
 
 
+def epoch_masks(data: SliceSet, seed: int, epoch: int) -> np.ndarray:
+    """Fresh masks of a slice set for one training epoch (``train.resample_masks``).
+
+    Each slice's mask is drawn like its mask in ``masks.parquet``
+    (:func:`mrirecon.mri.subsample.cartesian_mask` with ``data.acceleration``,
+    ``data.center_fraction`` and ``data.mask_type``: the same ``round(W * center_fraction)`` centre
+    lines and about ``W / R`` lines in all), from a private generator
+    ``rng_for(seed, "train-mask", subject, slice_index, intensity, epoch)``: reproducible, different
+    per epoch, and the global random state is not touched.
+
+    Args:
+        data: slices with their mask parameters (:func:`mrirecon.data.slice_set.load_slice_set`).
+        seed: the training seed (``train.seed``).
+        epoch: 1-based epoch number, as in ``history.json`` and the checkpoints.
+
+    Returns:
+        bool ``(N, W)`` phase-encode masks, True = line sampled, in the order of ``data``.
+
+    Raises:
+        ValueError: if ``data`` lacks its centre fraction or mask type (a hand-built slice set).
+    """
+    if data.center_fraction is None or data.mask_type is None:
+        raise ValueError(
+            f"slice set of intensity {data.intensity!r} has no center_fraction/mask_type: "
+            "resampling masks needs the parameters of masks.parquet (load it with load_slice_set)"
+        )
+    width = data.masks.shape[-1]
+    return np.stack(
+        [
+            cartesian_mask(
+                width,
+                data.acceleration,
+                data.center_fraction,
+                rng_for(seed, "train-mask", subject, int(index), data.intensity, epoch),
+                data.mask_type,
+            )
+            for subject, index in zip(data.subjects, data.slice_index, strict=True)
+        ]
+    )
+
+
+def epoch_order(count: int, seed: int, epoch: int) -> np.ndarray:
+    """The order of ``count`` training slices in one epoch with resampled masks: a permutation
+    (int ``(count,)``) from ``rng_for(seed, "train-order", epoch)``, so it depends only on the epoch."""
+    return rng_for(seed, "train-order", epoch).permutation(count)
+
+
+def _rows(x: Any, rows: np.ndarray | slice) -> Any:
+    """``x[rows]`` for an array, or for each array of a dict of inputs."""
+    return {k: v[rows] for k, v in x.items()} if isinstance(x, dict) else x[rows]
+
+
+class ResampledMasks(keras.utils.PyDataset):
+    """Training batches with a fresh mask for every slice in every epoch (``train.resample_masks``).
+
+    The inputs and targets of epoch ``e`` are :func:`model_inputs` of the slices with
+    :func:`epoch_masks` ``(data, settings.seed, e)`` (the same forward model: synthetic phase
+    included), in the order :func:`epoch_order`; batch ``i`` holds rows ``i*B .. (i+1)*B - 1`` of
+    that order (the last batch may be smaller), as Keras batches arrays. The epoch is set by
+    :meth:`set_epoch` (a callback of :func:`train_point`, at the start of each epoch); a batch is
+    a function of the epoch and its index alone, so a training's first ``e`` epochs are the same
+    in a longer run. One epoch's arrays are kept at a time (as large as the training arrays).
+
+    Args:
+        kind: the model kind (``image`` / ``kspace``).
+        data: the training slices with their mask parameters.
+        settings: shared settings (seed, data consistency).
+        synthetic_phase: scan the slices with a synthetic phase (the grid point's).
+        batch_size: slices per batch ``B``.
+    """
+
+    def __init__(
+        self, kind: str, data: SliceSet, settings: ModelSettings, synthetic_phase: bool, batch_size: int
+    ) -> None:
+        super().__init__()  # one worker, no multiprocessing: batches in order, from this process
+        self.kind, self.data, self.settings = kind, data, settings
+        self.synthetic_phase, self.batch_size = synthetic_phase, batch_size
+        self.epoch = 1
+        self._lock = threading.Lock()
+        self._cached: tuple[int, Any, np.ndarray] | None = None
+
+    @property
+    def num_batches(self) -> int:
+        """Batches per epoch, ``ceil(N / B)``."""
+        return math.ceil(len(self.data) / self.batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Serve the batches of ``epoch`` (1-based) from now on."""
+        self.epoch = epoch
+
+    def epoch_callback(self) -> keras.callbacks.Callback:
+        """The Keras callback that sets the epoch at the start of each epoch of ``model.fit``
+        (Keras calls it before the epoch's first batch is drawn)."""
+        return keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: self.set_epoch(epoch + 1))
+
+    def epoch_arrays(self, epoch: int) -> tuple[Any, np.ndarray]:
+        """Inputs and targets of every slice in ``epoch`` (1-based), in that epoch's order
+        (:func:`model_inputs` shapes, ``N`` rows)."""
+        with self._lock:
+            if self._cached is None or self._cached[0] != epoch:
+                masks = epoch_masks(self.data, self.settings.seed, epoch)
+                x, y = model_inputs(self.kind, replace(self.data, masks=masks), self.settings, self.synthetic_phase)
+                order = epoch_order(len(self.data), self.settings.seed, epoch)
+                self._cached = (epoch, _rows(x, order), y[order])
+            return self._cached[1], self._cached[2]
+
+    def __getitem__(self, index: int) -> tuple[Any, np.ndarray]:
+        """Batch ``index`` of the current epoch: ``(inputs, targets)`` as :func:`model_inputs`, ``<= B`` rows."""
+        x, y = self.epoch_arrays(self.epoch)
+        rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return _rows(x, rows), y[rows]
+
+
 def validation_mse(model: keras.Model, point: GridPoint, val: SliceSet, settings: ModelSettings) -> float:
     """Image-domain MSE of the magnitude reconstructions of ``val`` by ``model`` (mean over pixels and
     slices, in the units of the normalised images): the model-selection score of a grid point."""
@@ -205,7 +334,8 @@ def train_point(
         point: the configuration (model kind, layers, batch size, epochs, intensity); for a shared
             training (:class:`mrirecon.grid.TrainingGroup`) the point with the most epochs.
         train, val: slice sets of that intensity.
-        settings: learning rate, widths, data consistency, early stopping, seed.
+        settings: learning rate, widths, data consistency, early stopping, seed, mask resampling
+            (``resample_masks``: ``train`` needs its mask parameters, see :func:`epoch_masks`).
         on_epoch: callback ``(epoch, {"loss", "val_loss"})`` after each epoch (1-based), called before
             a checkpoint of that epoch.
         verbose: Keras verbosity (2 = one line per epoch).
@@ -222,7 +352,8 @@ def train_point(
     Raises:
         ValueError: if a checkpoint is outside ``1..point.epochs``, or early stopping is on and a
             checkpoint comes before ``point.epochs`` (early stopping's restored best weights would
-            make it differ from a separate training).
+            make it differ from a separate training), or ``settings.resample_masks`` is on and
+            ``train`` has no mask parameters.
     """
     outside = sorted(e for e in checkpoints if not 1 <= e <= point.epochs)
     if outside:
@@ -236,9 +367,16 @@ def train_point(
     size = train.images.shape[-1]
     model = build_model(point, size, settings)
     model.compile(optimizer=keras.optimizers.Adam(settings.learning_rate), loss="mse")
-    x_train, y_train = model_inputs(point.model, train, settings, point.synthetic_phase)
-    x_val, y_val = model_inputs(point.model, val, settings, point.synthetic_phase)
+    resampled = None
+    if settings.resample_masks:
+        resampled = ResampledMasks(point.model, train, settings, point.synthetic_phase, point.batch_size)
+        resampled.epoch_arrays(1)  # fail here, not inside Keras, if the masks cannot be redrawn
+    else:
+        x_train, y_train = model_inputs(point.model, train, settings, point.synthetic_phase)
+    x_val, y_val = model_inputs(point.model, val, settings, point.synthetic_phase)  # the fixed masks, every epoch
     callbacks: list[keras.callbacks.Callback] = []
+    if resampled is not None:
+        callbacks.append(resampled.epoch_callback())
     if on_epoch is not None:
         callbacks.append(
             keras.callbacks.LambdaCallback(
@@ -252,16 +390,27 @@ def train_point(
         stopper = keras.callbacks.EarlyStopping(patience=settings.early_stopping_patience, restore_best_weights=True)
         callbacks.append(stopper)
     start = saver.start = time.perf_counter()
-    fit = model.fit(
-        x_train,
-        y_train,
-        validation_data=(x_val, y_val),
-        batch_size=point.batch_size,
-        epochs=point.epochs,
-        shuffle=True,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
+    if resampled is None:
+        fit = model.fit(
+            x_train,
+            y_train,
+            validation_data=(x_val, y_val),
+            batch_size=point.batch_size,
+            epochs=point.epochs,
+            shuffle=True,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+    else:  # the dataset batches and shuffles itself, keyed by the epoch
+        fit = model.fit(
+            resampled,
+            validation_data=(x_val, y_val),
+            validation_batch_size=point.batch_size,
+            epochs=point.epochs,
+            shuffle=False,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
     wall = time.perf_counter() - start - saver.overhead_s
     history = {k: [float(v) for v in values] for k, values in fit.history.items()}
     epochs_run = len(history.get("loss", []))

@@ -47,7 +47,8 @@ def _slices_and_masks(folder: Path) -> tuple[Path, Path]:
 
 
 def _slice_set(n: int, seed: int) -> SliceSet:
-    """``n`` random 16x16 slices with a fixed 6-of-16-line mask."""
+    """``n`` random 16x16 slices with a fixed 6-of-16-line mask, of an intensity ``medium`` (R = 4,
+    centre fraction 0.125, random masks: what ``train.resample_masks`` redraws from)."""
     rng = np.random.default_rng(seed)
     masks = np.zeros((n, 16), bool)
     masks[:, [0, 5, 7, 8, 9, 12]] = True
@@ -57,6 +58,9 @@ def _slice_set(n: int, seed: int) -> SliceSet:
         [f"IXI{i:03d}-HH-0000" for i in range(n)],
         np.arange(n) + 40,
         4.0,
+        "medium",
+        0.125,
+        "random",
     )
 
 
@@ -70,6 +74,9 @@ def _weights(model) -> list[np.ndarray]:
         ("image", ModelSettings(base_filters=4, learning_rate=3e-3, seed=3)),
         ("image", ModelSettings(base_filters=4, learning_rate=3e-3, seed=3, image_data_consistency=True)),
         ("kspace", ModelSettings(kspace_filters=4, learning_rate=3e-3, seed=3)),
+        # a fresh mask per training slice and epoch: epoch e's batches depend on e alone
+        ("image", ModelSettings(base_filters=4, learning_rate=3e-3, seed=3, resample_masks=True)),
+        ("kspace", ModelSettings(kspace_filters=4, learning_rate=3e-3, seed=3, resample_masks=True)),
     ],
 )
 def test_checkpoints_of_a_shared_training_equal_separate_trainings(model, settings):
@@ -174,6 +181,29 @@ def test_a_shared_training_publishes_each_point_at_its_epochs(tmp_path):
     # each folder holds the weights of its own epoch
     first, last = (load_trained_model(models / p.name)[0].get_weights() for p in (grid[0], grid[-1]))
     assert max(float(np.max(np.abs(a - b))) for a, b in zip(first, last)) > 1e-4
+
+
+def test_train_group_resamples_masks_with_the_parameters_of_masks_parquet(tmp_path):
+    from mrirecon.models.training import epoch_masks
+    from mrirecon.stages.train import load_training_data
+    from tasks.train import config_hash
+
+    slices, masks = _slices_and_masks(tmp_path)
+    train, val = load_training_data(slices, masks, "medium")
+    assert (train.intensity, train.acceleration, train.center_fraction, train.mask_type) == (
+        "medium", 4.0, 0.125, "random"
+    )  # fmt: skip
+    fresh = epoch_masks(train, 3, 1)
+    assert fresh[:, 7:9].all() and np.any(fresh != train.masks, axis=1).all()  # round(16 * 0.125) = 2 centre lines
+    point = GridPoint("kspace", 2, 2, 2, "medium")
+    settings = ModelSettings(kspace_filters=4, seed=3, resample_masks=True)
+    [trained] = train_group(TrainingGroup(point.training_name, (point,)), settings, slices, masks, tmp_path / "m")
+    assert trained.epochs_run == 2 and np.isfinite(trained.val_mse)
+    assert read_spec(trained.staging).settings.resample_masks is True
+    # the option is part of a point's configuration: turning it on never reuses a point trained without it
+    assert config_hash(point, settings, "v") != config_hash(
+        point, settings.model_copy(update={"resample_masks": False}), "v"
+    )
 
 
 def test_early_stopping_trains_every_point_alone(tmp_path):
