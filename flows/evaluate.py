@@ -9,6 +9,7 @@ from prefect import flow
 
 from mrirecon.config import Params, load_params
 from mrirecon.evaluation.report import PointResult
+from mrirecon.evaluation.scoring import gap_slices
 from mrirecon.ops.project import Layout, find_root
 from mrirecon.stages.evaluate import read_history, read_train_summary, scored_intensities
 from tasks.artifacts import publish_artifacts_task
@@ -42,7 +43,9 @@ def score_and_report(
     for intensity in intensities:
         tests[intensity] = load_split_task(slices, masks, intensity, "test")
         val = load_split_task(layout.slices, layout.masks, intensity, "val") if evaluate.cs else None
-        train = None if external else load_split_task(layout.slices, layout.masks, intensity, "train")
+        train = (
+            None if external else gap_slices(load_split_task(layout.slices, layout.masks, intensity, "train"), evaluate)
+        )
         baselines[intensity] = baselines_task(intensity, tests[intensity], val, evaluate, phase_seed)
         for entry in (p for p in summary["points"] if p["intensity"] == intensity):
             zero_filled = baselines[intensity].condition(bool(entry.get("synthetic_phase")))["images"]["zero_filled"]

@@ -32,7 +32,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mrirecon.grid import check_intensities, validate_grid
+from mrirecon.grid import axis_values, check_intensities, validate_grid
 from mrirecon.mri.subsample import MASK_TYPES, Intensity, center_line_count
 
 #: Smallest side (pixels) of the U-Net's bottom level, ``size / 2**(levels - 1)``: below
@@ -159,12 +159,12 @@ class TrainParams(ModelSettings):
 
     model_config = ConfigDict(extra="forbid", frozen=False)
 
-    grid: dict[str, list]
+    grid: dict[str, list | dict[str, list]]
     experiment: str = "mrirecon"
 
     @field_validator("grid")
     @classmethod
-    def _valid_grid(cls, grid: dict[str, list]) -> dict[str, list]:
+    def _valid_grid(cls, grid: dict) -> dict:
         return validate_grid(grid)
 
     def settings(self) -> ModelSettings:
@@ -184,6 +184,7 @@ class EvaluateParams(_Strict):
     noise_fraction: float = Field(0.05, ge=0)  # robustness check: k-space noise std / k-space RMS
     overfit_gap_db: float = Field(1.0, gt=0)  # a grid point overfits if train PSNR - test PSNR exceeds this
     synthetic_phase_baselines: bool = True  # also score zero-filled and CS with synthetic phase
+    gap_slices: int | None = Field(None, ge=1)  # training slices for the train-test gap (null = all)
     ci_seed: int = 0  # seed of the bootstrap over test subjects (95% confidence intervals)
     ci_resamples: int = Field(2000, ge=100)  # bootstrap resamples
 
@@ -265,7 +266,7 @@ class Params(BaseModel):
             grid = self.train.grid
             check_intensities(grid, self.masks.intensities)
             if "image" in grid["model"]:
-                for levels in grid["layers"]:
+                for levels in axis_values(grid, "layers", "image"):
                     problem = unet_size_problem(width, levels)
                     if problem:
                         raise ValueError(problem)

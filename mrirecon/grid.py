@@ -66,13 +66,34 @@ def _positive_ints(axis: str, values: list, minimum: int = 1) -> None:
             raise ValueError(f"train.grid.{axis} values must be integers >= {minimum}, got {value!r}")
 
 
-def validate_grid(grid: dict[str, list]) -> dict[str, list]:
+#: Axes whose values may be given per model kind, e.g. ``layers: {image: [2, 3, 4], kspace: [2, 3]}``.
+PER_MODEL_AXES = ("layers", "batch_size", "epochs")
+
+
+def axis_values(grid: dict, axis: str, model: str) -> list:
+    """The values of ``axis`` for ``model``: the axis's list, or its entry for that model kind."""
+    values = grid[axis]
+    return list(values[model]) if isinstance(values, dict) else list(values)
+
+
+def _check_values(axis: str, values: list) -> None:
+    if not isinstance(values, list):
+        raise ValueError(f"train.grid.{axis} must be a list of values, got {values!r}")
+    if not values:
+        raise ValueError(f"train.grid.{axis} is empty; give at least one value")
+    duplicates = sorted({str(v) for v in values if values.count(v) > 1})
+    if duplicates:
+        raise ValueError(f"train.grid.{axis} repeats {duplicates}; each grid point must be unique")
+
+
+def validate_grid(grid: dict) -> dict:
     """Check a ``train.grid`` mapping (the only definition of its rules).
 
     Rules: exactly the axes of :data:`REQUIRED_AXES`, plus optionally those of :data:`OPTIONAL_AXES`
     (distinct true/false values); no axis empty, no repeated value; models in :data:`MODEL_KINDS`;
-    ``layers``, ``batch_size``, ``epochs`` integers >= 1; with model ``kspace``, ``layers >=``
-    :data:`MIN_KSPACE_LAYERS`. Rules involving other sections (intensity names:
+    ``layers``, ``batch_size``, ``epochs`` integers >= 1, each either one list for every model kind or a
+    mapping ``{model kind: [values]}`` with exactly the kinds of ``model`` (:data:`PER_MODEL_AXES`); with
+    model ``kspace``, ``layers >=`` :data:`MIN_KSPACE_LAYERS`. Rules involving other sections (intensity names:
     :func:`check_intensities`; image size vs U-Net depth) are checked by :mod:`mrirecon.config`.
 
     Args:
@@ -96,25 +117,32 @@ def validate_grid(grid: dict[str, list]) -> dict[str, list]:
         )
     for axis in REQUIRED_AXES:
         values = grid[axis]
-        if not values:
-            raise ValueError(f"train.grid.{axis} is empty; give at least one value")
-        duplicates = sorted({str(v) for v in values if values.count(v) > 1})
-        if duplicates:
-            raise ValueError(f"train.grid.{axis} repeats {duplicates}; each grid point must be unique")
+        if isinstance(values, dict) and axis in PER_MODEL_AXES:
+            if set(values) != set(map(str, grid["model"])):
+                raise ValueError(
+                    f"train.grid.{axis} per model kind needs exactly the kinds of train.grid.model "
+                    f"{list(grid['model'])}, got {sorted(values)}"
+                )
+            for model, per_model in values.items():
+                _check_values(f"{axis}.{model}", per_model)
+        else:
+            _check_values(axis, values)
     unknown_models = sorted(set(map(str, grid["model"])) - set(MODEL_KINDS))
     if unknown_models:
         raise ValueError(f"train.grid.model has unknown kinds {unknown_models}; expected {list(MODEL_KINDS)}")
-    for axis in ("layers", "batch_size", "epochs"):
-        _positive_ints(axis, grid[axis])
-    if "kspace" in grid["model"] and min(grid["layers"]) < MIN_KSPACE_LAYERS:
+    for axis in PER_MODEL_AXES:
+        for model in grid["model"]:
+            _positive_ints(axis, axis_values(grid, axis, model))
+    if "kspace" in grid["model"] and min(axis_values(grid, "layers", "kspace")) < MIN_KSPACE_LAYERS:
         raise ValueError(
             f"train.grid.layers {grid['layers']}: model kspace needs layers >= {MIN_KSPACE_LAYERS} "
-            "(number of 3x3 conv layers; every layers value is combined with every model)"
+            "(number of 3x3 conv layers; a plain list is combined with every model, "
+            "a mapping {image: [...], kspace: [...]} sets them per model)"
         )
     return {**grid, **optional}
 
 
-def check_intensities(grid: dict[str, list], intensities: Iterable[str]) -> None:
+def check_intensities(grid: dict, intensities: Iterable[str]) -> None:
     """Check that every ``train.grid.intensity`` is one of ``intensities`` (``masks.intensities`` names).
 
     Raises:
@@ -126,7 +154,7 @@ def check_intensities(grid: dict[str, list], intensities: Iterable[str]) -> None
         raise ValueError(f"train.grid.intensity {unknown} not in masks.intensities {known}")
 
 
-def expand_grid(grid: dict[str, list], intensities: Iterable[str]) -> list[GridPoint]:
+def expand_grid(grid: dict, intensities: Iterable[str]) -> list[GridPoint]:
     """All grid points, in a stable order (the only place the product is expanded).
 
     Args:
@@ -145,13 +173,11 @@ def expand_grid(grid: dict[str, list], intensities: Iterable[str]) -> list[GridP
     check_intensities(grid, intensities)
     return [
         GridPoint(model, int(layers), int(batch), int(epochs), intensity, bool(phase))
-        for phase, intensity, model, layers, batch, epochs in itertools.product(
-            grid["synthetic_phase"],
-            grid["intensity"],
-            grid["model"],
-            grid["layers"],
-            grid["batch_size"],
-            grid["epochs"],
+        for phase, intensity, model in itertools.product(grid["synthetic_phase"], grid["intensity"], grid["model"])
+        for layers, batch, epochs in itertools.product(
+            axis_values(grid, "layers", model),
+            axis_values(grid, "batch_size", model),
+            axis_values(grid, "epochs", model),
         )
     ]
 

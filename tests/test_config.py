@@ -247,8 +247,16 @@ def test_nearly_empty_volume_names_the_subject_at_normalisation():
     assert scale == 5.0 and scaled.max() == 1.0
 
 
-def test_model_settings_defaults_equal_the_params_yaml_values():
-    assert load_params(ROOT / "params.yaml").train.settings() == ModelSettings()
+def test_every_profile_sets_every_model_setting_explicitly():
+    # schema defaults keep old spec.json files meaning what they meant; the profiles choose, visibly
+    for name in ("params.yaml", "params-quick.yaml", "params-quality.yaml"):
+        train = yaml.safe_load((ROOT / name).read_text())["train"]
+        assert set(ModelSettings.model_fields) <= set(train), (name, set(ModelSettings.model_fields) - set(train))
+    default = load_params(ROOT / "params.yaml").train.settings()
+    assert (default.image_data_consistency, default.refine_filters, default.base_filters) == (True, 8, 8)
+
+
+def test_model_settings_defaults():
     settings = Params.model_validate(BASE).train.settings()
     assert type(settings) is ModelSettings and settings == ModelSettings()
     assert settings.model_dump() == {
@@ -260,6 +268,7 @@ def test_model_settings_defaults_equal_the_params_yaml_values():
         "seed": 0,
         "image_data_consistency": False,
         "cascades": 1,
+        "refine_filters": 0,
         "resample_masks": False,
     }
     quick = load_params(ROOT / "params-quick.yaml").train.settings()
@@ -280,8 +289,8 @@ def test_model_settings_rules_are_checked_in_the_train_section(key, value):
             "train.grid.layers",
             [1],
             "train.grid",
-            "train.grid.layers [1]: model kspace needs layers >= 2 (number of 3x3 conv layers; every layers value is "
-            "combined with every model)",
+            "train.grid.layers [1]: model kspace needs layers >= 2 (number of 3x3 conv layers; a plain list is "
+            "combined with every model, a mapping {image: [...], kspace: [...]} sets them per model)",
         ),
         (
             "train.grid.intensity",

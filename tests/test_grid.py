@@ -104,3 +104,23 @@ def test_a_training_group_checks_its_points_and_restricts_to_unfinished_ones():
         group.subset([])
     with pytest.raises(ValueError, match="repeated"):
         training_groups([a, a])
+
+
+def test_axes_may_be_given_per_model_kind():
+    grid = {
+        "model": ["image", "kspace"],
+        "layers": {"image": [2, 3, 4], "kspace": [2, 3]},
+        "batch_size": {"image": [8, 32], "kspace": [16]},
+        "epochs": [5, 10],
+        "intensity": ["medium"],
+    }
+    points = expand_grid(grid, ["medium"])
+    image = [p for p in points if p.model == "image"]
+    kspace = [p for p in points if p.model == "kspace"]
+    assert len(image) == 3 * 2 * 2 and len(kspace) == 2 * 1 * 2
+    assert {(p.layers, p.batch_size) for p in kspace} == {(2, 16), (3, 16)}
+    assert len(training_groups(points)) == 6 + 2  # epochs shared
+    with pytest.raises(ValueError, match="per model kind needs exactly the kinds"):
+        validate_grid({**grid, "layers": {"image": [2]}})
+    with pytest.raises(ValueError, match="kspace needs layers >= 2"):
+        validate_grid({**grid, "layers": {"image": [1, 2], "kspace": [1]}})

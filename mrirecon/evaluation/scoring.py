@@ -39,6 +39,12 @@ def evenly_spaced(data: SliceSet, count: int) -> SliceSet:
     )
 
 
+def gap_slices(train: SliceSet, evaluate: EvaluateParams) -> SliceSet:
+    """The training slices the train-test gap is measured on: ``evaluate.gap_slices`` evenly spaced ones
+    (all with null), so scoring a large grid does not reconstruct the whole training split per point."""
+    return train if evaluate.gap_slices is None else evenly_spaced(train, evaluate.gap_slices)
+
+
 @dataclass
 class Baselines:
     """Zero-filled and compressed-sensing baselines of one intensity on the test slices.

@@ -123,8 +123,10 @@ def build_image_unet(
     if size % 2 ** (levels - 1):
         raise ValueError(f"size {size} is not divisible by 2**(levels - 1) = {2 ** (levels - 1)} for levels={levels}")
     if not data_consistency:
-        if cascades != 1 or refine_filters:
-            raise ValueError("cascades > 1 and a magnitude refinement need data_consistency=True")
+        if cascades != 1:
+            raise ValueError("cascades > 1 needs data_consistency=True")
+        if refine_filters:
+            raise ValueError("a magnitude refinement (refine_filters > 0) needs data_consistency=True")
         inputs = keras.Input(shape=(size, size, 1), dtype="float32", name="zero_filled")
         return keras.Model(inputs, _unet(inputs, levels, base_filters, 1, ""), name="image_unet")
     image = keras.Input(shape=(size, size, 2), dtype="float32", name="zero_filled")

@@ -117,6 +117,8 @@ def test_model_inputs_for_every_model_variant():
         x["zero_filled"].shape == (2, 16, 16, 2) and x["kspace"].shape == (2, 16, 16, 2) and x["mask"].shape == (2, 16)
     )
     np.testing.assert_allclose(np.hypot(y[..., 0], y[..., 1]), data.images, rtol=1e-5, atol=1e-6)
+    _, magnitude = model_inputs("image", data, ModelSettings(image_data_consistency=True, refine_filters=4), True)
+    np.testing.assert_allclose(magnitude[..., 0], data.images, rtol=1e-5, atol=1e-6)  # refined: magnitude target
     assert np.abs(y[..., 1]).max() > 0.01  # the target carries the synthetic phase
     x, y = model_inputs("kspace", data)
     assert x["kspace"].shape == (2, 16, 16, 2) and y.shape == (2, 16, 16, 2)

@@ -15,6 +15,7 @@ from mrirecon.evaluation.scoring import (
     Reconstructions,
     evaluate_point,
     evenly_spaced,
+    gap_slices,
     score_baselines,
     score_point,
 )
@@ -180,3 +181,10 @@ def _assert_intervals_hold_their_means(metrics: dict) -> None:
             assert low <= metrics[name] <= high, name  # the point estimate is the mean over subjects
         else:  # equal slices per subject: the per-slice mean is the mean of subject means
             assert low <= metrics[name] + 1e-9 and metrics[name] <= high + 1e-9, name
+
+
+def test_gap_slices_are_evenly_spaced_training_slices():
+    data = slice_set(n=7)
+    assert len(gap_slices(data, no_cs())) == 7  # null: all
+    subset = gap_slices(data, no_cs(gap_slices=3))
+    np.testing.assert_array_equal(subset.images, data.images[[0, 3, 6]])

@@ -281,3 +281,22 @@ def test_centred_fft2_matches_numpy_both_ways(shape):
     np.testing.assert_allclose(np.asarray(real) + 1j * np.asarray(imag), fft2c(z), atol=1e-4)
     real, imag = centred_fft2(z.real.astype(np.float32), z.imag.astype(np.float32), inverse=True)
     np.testing.assert_allclose(np.asarray(real) + 1j * np.asarray(imag), ifft2c(z), atol=1e-4)
+
+
+def test_magnitude_refinement_starts_as_the_magnitude_of_the_data_consistent_image():
+    rng = np.random.default_rng(0)
+    size = 16
+    image = rng.normal(size=(2, size, size, 2)).astype("float32")
+    kspace = rng.normal(size=(2, size, size, 2)).astype("float32")
+    mask = (rng.random((2, size)) > 0.5).astype("float32")
+    plain = build_image_unet(size, 2, 4, data_consistency=True)
+    refined = build_image_unet(size, 2, 4, data_consistency=True, refine_filters=4)
+    assert refined.output_shape == (None, size, size, 1) and plain.output_shape == (None, size, size, 2)
+    for layer in plain.layers:  # same U-Net + DC weights in both
+        if layer.weights:
+            refined.get_layer(layer.name).set_weights(layer.get_weights())
+    complex_out = plain.predict([image, kspace, mask], verbose=0)
+    magnitude = refined.predict([image, kspace, mask], verbose=0)[..., 0]
+    np.testing.assert_allclose(magnitude, np.hypot(complex_out[..., 0], complex_out[..., 1]), atol=1e-5)
+    with pytest.raises(ValueError, match="refinement .* needs data_consistency"):
+        build_image_unet(size, 2, 4, refine_filters=4)
