@@ -28,26 +28,17 @@ masks. With it off (the default) training is the plain ``model.fit`` on arrays i
 
 from __future__ import annotations
 
-import math
-import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
 
 import keras
-import numpy as np
 
 from mrirecon.config import ModelSettings
 from mrirecon.data.slice_set import SliceSet
 from mrirecon.grid import GridPoint
-from mrirecon.models.kspace_cnn import build_kspace_cnn
-from mrirecon.models.transforms import KSPACE_SCALE, complex_to_channels, kspace_to_image
-from mrirecon.models.unet import build_image_unet
-from mrirecon.mri.fft import fft2c, ifft2c
-from mrirecon.mri.forward import measure, zero_filled_magnitude
-from mrirecon.mri.subsample import cartesian_mask
-from mrirecon.seeding import rng_for
+from mrirecon.models.inference import build_model, model_inputs, reconstruct, validation_mse
+from mrirecon.models.resampling import ResampledMasks, epoch_masks, epoch_order
 
 __all__ = [
     "ModelSettings",
@@ -88,197 +79,6 @@ class TrainResult:
     epochs_run: int
     stopped_early: bool
     wall_time_s: float
-
-
-def build_model(point: GridPoint, size: int, settings: ModelSettings) -> keras.Model:
-    """Build (uncompiled) the network of ``point`` for ``size x size`` slices."""
-    if point.model == "image":
-        return build_image_unet(
-            size,
-            point.layers,
-            settings.base_filters,
-            settings.image_data_consistency,
-            settings.cascades if settings.image_data_consistency else 1,
-            settings.refine_filters if settings.image_data_consistency else 0,
-        )
-    return build_kspace_cnn(size, point.layers, settings.kspace_filters, settings.data_consistency)
-
-
-def model_inputs(
-    kind: str,
-    data: SliceSet,
-    settings: ModelSettings | None = None,
-    synthetic_phase: bool = False,
-    noise_fraction: float = 0.0,
-):
-    """Network inputs and targets for a slice set.
-
-    The measured k-space is ``M (F(x) + n)`` from :func:`mrirecon.mri.forward.measure`
-    (``noise_fraction`` > 0 adds k-space noise, for robustness checks).
-
-    Returns:
-        ``(x, y)``: ``image`` (magnitude U-Net): float32 ``(N, H, W, 1)`` zero-filled / reference
-        magnitudes; ``image`` with ``settings.image_data_consistency``:
-        ``({"zero_filled": (N, H, W, 2), "kspace": (N, H, W, 2), "mask": (N, W)}, (N, H, W, 2))``
-        complex images as (real, imag), or the reference magnitude ``(N, H, W, 1)`` as target with
-        ``settings.refine_filters`` (the model then outputs the magnitude); ``kspace``:
-        ``({"kspace", "mask"}, (N, H, W, 2))``.
-    """
-    settings = settings or ModelSettings()
-    measured, truth = measure(data, synthetic_phase, settings.seed, noise_fraction, settings.seed)
-    if kind == "image" and not settings.image_data_consistency:
-        return zero_filled_magnitude(measured)[..., None], data.images[..., None]
-    if kind == "image":
-        x = {
-            "zero_filled": complex_to_channels(ifft2c(measured)),
-            "kspace": complex_to_channels(measured * KSPACE_SCALE),
-            "mask": data.masks.astype(np.float32),
-        }
-        if settings.refine_filters:
-            return x, np.abs(truth).astype(np.float32)[..., None]
-        return x, complex_to_channels(truth.astype(np.complex64))
-    x = {"kspace": complex_to_channels(measured * KSPACE_SCALE), "mask": data.masks.astype(np.float32)}
-    return x, complex_to_channels(fft2c(truth) * KSPACE_SCALE)  # target: the full, noiseless k-space
-
-
-def reconstruct(
-    model: keras.Model,
-    kind: str,
-    data: SliceSet,
-    batch_size: int = 32,
-    settings: ModelSettings | None = None,
-    synthetic_phase: bool = False,
-    noise_fraction: float = 0.0,
-) -> np.ndarray:
-    """Magnitude reconstructions of a slice set, float32 ``(N, H, W)``."""
-    settings = settings or ModelSettings()
-    x, _ = model_inputs(kind, data, settings, synthetic_phase, noise_fraction)
-    out = model.predict(x, batch_size=batch_size, verbose=0)
-    if kind == "image" and (not settings.image_data_consistency or settings.refine_filters):
-        return out[..., 0].astype(np.float32)
-    if kind == "image":
-        return np.hypot(out[..., 0], out[..., 1]).astype(np.float32)
-    return kspace_to_image(out)
-
-
-def epoch_masks(data: SliceSet, seed: int, epoch: int) -> np.ndarray:
-    """Fresh masks of a slice set for one training epoch (``train.resample_masks``).
-
-    Each slice's mask is drawn like its mask in ``masks.parquet``
-    (:func:`mrirecon.mri.subsample.cartesian_mask` with ``data.acceleration``,
-    ``data.center_fraction`` and ``data.mask_type``: the same ``round(W * center_fraction)`` centre
-    lines and about ``W / R`` lines in all), from a private generator
-    ``rng_for(seed, "train-mask", subject, slice_index, intensity, epoch)``: reproducible, different
-    per epoch, and the global random state is not touched.
-
-    Args:
-        data: slices with their mask parameters (:func:`mrirecon.data.slice_set.load_slice_set`).
-        seed: the training seed (``train.seed``).
-        epoch: 1-based epoch number, as in ``history.json`` and the checkpoints.
-
-    Returns:
-        bool ``(N, W)`` phase-encode masks, True = line sampled, in the order of ``data``.
-
-    Raises:
-        ValueError: if ``data`` lacks its centre fraction or mask type (a hand-built slice set).
-    """
-    if data.center_fraction is None or data.mask_type is None:
-        raise ValueError(
-            f"slice set of intensity {data.intensity!r} has no center_fraction/mask_type: "
-            "resampling masks needs the parameters of masks.parquet (load it with load_slice_set)"
-        )
-    width = data.masks.shape[-1]
-    return np.stack(
-        [
-            cartesian_mask(
-                width,
-                data.acceleration,
-                data.center_fraction,
-                rng_for(seed, "train-mask", subject, int(index), data.intensity, epoch),
-                data.mask_type,
-            )
-            for subject, index in zip(data.subjects, data.slice_index, strict=True)
-        ]
-    )
-
-
-def epoch_order(count: int, seed: int, epoch: int) -> np.ndarray:
-    """The order of ``count`` training slices in one epoch with resampled masks: a permutation
-    (int ``(count,)``) from ``rng_for(seed, "train-order", epoch)``, so it depends only on the epoch."""
-    return rng_for(seed, "train-order", epoch).permutation(count)
-
-
-def _rows(x: Any, rows: np.ndarray | slice) -> Any:
-    """``x[rows]`` for an array, or for each array of a dict of inputs."""
-    return {k: v[rows] for k, v in x.items()} if isinstance(x, dict) else x[rows]
-
-
-class ResampledMasks(keras.utils.PyDataset):
-    """Training batches with a fresh mask for every slice in every epoch (``train.resample_masks``).
-
-    The inputs and targets of epoch ``e`` are :func:`model_inputs` of the slices with
-    :func:`epoch_masks` ``(data, settings.seed, e)`` (the same forward model: synthetic phase
-    included), in the order :func:`epoch_order`; batch ``i`` holds rows ``i*B .. (i+1)*B - 1`` of
-    that order (the last batch may be smaller), as Keras batches arrays. The epoch is set by
-    :meth:`set_epoch` (a callback of :func:`train_point`, at the start of each epoch); a batch is
-    a function of the epoch and its index alone, so a training's first ``e`` epochs are the same
-    in a longer run. One epoch's arrays are kept at a time (as large as the training arrays).
-
-    Args:
-        kind: the model kind (``image`` / ``kspace``).
-        data: the training slices with their mask parameters.
-        settings: shared settings (seed, data consistency).
-        synthetic_phase: scan the slices with a synthetic phase (the grid point's).
-        batch_size: slices per batch ``B``.
-    """
-
-    def __init__(
-        self, kind: str, data: SliceSet, settings: ModelSettings, synthetic_phase: bool, batch_size: int
-    ) -> None:
-        super().__init__()  # one worker, no multiprocessing: batches in order, from this process
-        self.kind, self.data, self.settings = kind, data, settings
-        self.synthetic_phase, self.batch_size = synthetic_phase, batch_size
-        self.epoch = 1
-        self._lock = threading.Lock()
-        self._cached: tuple[int, Any, np.ndarray] | None = None
-
-    @property
-    def num_batches(self) -> int:
-        """Batches per epoch, ``ceil(N / B)``."""
-        return math.ceil(len(self.data) / self.batch_size)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Serve the batches of ``epoch`` (1-based) from now on."""
-        self.epoch = epoch
-
-    def epoch_callback(self) -> keras.callbacks.Callback:
-        """The Keras callback that sets the epoch at the start of each epoch of ``model.fit``
-        (Keras calls it before the epoch's first batch is drawn)."""
-        return keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: self.set_epoch(epoch + 1))
-
-    def epoch_arrays(self, epoch: int) -> tuple[Any, np.ndarray]:
-        """Inputs and targets of every slice in ``epoch`` (1-based), in that epoch's order
-        (:func:`model_inputs` shapes, ``N`` rows)."""
-        with self._lock:
-            if self._cached is None or self._cached[0] != epoch:
-                masks = epoch_masks(self.data, self.settings.seed, epoch)
-                x, y = model_inputs(self.kind, replace(self.data, masks=masks), self.settings, self.synthetic_phase)
-                order = epoch_order(len(self.data), self.settings.seed, epoch)
-                self._cached = (epoch, _rows(x, order), y[order])
-            return self._cached[1], self._cached[2]
-
-    def __getitem__(self, index: int) -> tuple[Any, np.ndarray]:
-        """Batch ``index`` of the current epoch: ``(inputs, targets)`` as :func:`model_inputs`, ``<= B`` rows."""
-        x, y = self.epoch_arrays(self.epoch)
-        rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        return _rows(x, rows), y[rows]
-
-
-def validation_mse(model: keras.Model, point: GridPoint, val: SliceSet, settings: ModelSettings) -> float:
-    """Image-domain MSE of the magnitude reconstructions of ``val`` by ``model`` (mean over pixels and
-    slices, in the units of the normalised images): the model-selection score of a grid point."""
-    recon = reconstruct(model, point.model, val, settings=settings, synthetic_phase=point.synthetic_phase)
-    return float(np.mean((recon.astype(np.float64) - val.images) ** 2))
 
 
 class _Checkpoints(keras.callbacks.Callback):
@@ -391,26 +191,10 @@ def train_point(
         callbacks.append(stopper)
     start = saver.start = time.perf_counter()
     if resampled is None:
-        fit = model.fit(
-            x_train,
-            y_train,
-            validation_data=(x_val, y_val),
-            batch_size=point.batch_size,
-            epochs=point.epochs,
-            shuffle=True,
-            callbacks=callbacks,
-            verbose=verbose,
-        )
+        data: dict = {"x": x_train, "y": y_train, "batch_size": point.batch_size, "shuffle": True}
     else:  # the dataset batches and shuffles itself, keyed by the epoch
-        fit = model.fit(
-            resampled,
-            validation_data=(x_val, y_val),
-            validation_batch_size=point.batch_size,
-            epochs=point.epochs,
-            shuffle=False,
-            callbacks=callbacks,
-            verbose=verbose,
-        )
+        data = {"x": resampled, "validation_batch_size": point.batch_size, "shuffle": False}
+    fit = model.fit(**data, validation_data=(x_val, y_val), epochs=point.epochs, callbacks=callbacks, verbose=verbose)
     wall = time.perf_counter() - start - saver.overhead_s
     history = {k: [float(v) for v in values] for k, values in fit.history.items()}
     epochs_run = len(history.get("loss", []))
