@@ -7,11 +7,12 @@ column; :func:`decode_array` turns a cell back into an ndarray without copying.
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,18 @@ def write_json(dest: str | os.PathLike, obj: object) -> None:
     """Write ``obj`` as indented JSON atomically."""
     with atomic_path(dest) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def write_csv(dest: str | os.PathLike, columns: Sequence[str], rows: Iterable[dict]) -> None:
+    """Write ``rows`` (dicts keyed by ``columns``; a missing key is written empty) as CSV with a header, atomically.
+
+    Raises:
+        ValueError: if a row has a key not in ``columns`` (:class:`csv.DictWriter`).
+    """
+    with atomic_path(dest) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(columns))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def encode_array(array: np.ndarray, dtype=np.float32) -> bytes:

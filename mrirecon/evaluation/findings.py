@@ -15,13 +15,12 @@ Everything in the ``findings`` block of ``metrics.json`` is a number (DVC turns 
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from mrirecon.data.storage import atomic_path
+from mrirecon.data.storage import write_csv
 from mrirecon.evaluation.report import PointResult, best_point
 from mrirecon.evaluation.uncertainty import paired_difference_ci
 from mrirecon.grid import GRID_AXES, MODEL_KINDS
@@ -177,10 +176,7 @@ def effect_rows(block: dict) -> list[dict]:
 
 def write_findings_csv(path: Path, block: dict) -> None:
     """``reports/findings.csv``: :func:`effect_rows` of a ``findings`` block (header only when there are none)."""
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=FINDINGS_COLUMNS)
-        writer.writeheader()
-        writer.writerows(effect_rows(block))
+    write_csv(path, FINDINGS_COLUMNS, effect_rows(block))
 
 
 #: Test metrics of each grid point in ``reports/plots/sweep.csv``.
@@ -203,10 +199,7 @@ def sweep_rows(points: Sequence[PointResult]) -> list[dict]:
 
 def write_sweep_csv(path: Path, points: Sequence[PointResult]) -> None:
     """``reports/plots/sweep.csv`` (``dvc plots``: test PSNR against each grid axis)."""
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=SWEEP_COLUMNS)
-        writer.writeheader()
-        writer.writerows(sweep_rows(points))
+    write_csv(path, SWEEP_COLUMNS, sweep_rows(points))
 
 
 def swept_axes(points: Sequence[PointResult]) -> list[str]:

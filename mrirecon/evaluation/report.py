@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mrirecon.data.storage import atomic_path
+from mrirecon.data.storage import atomic_path, write_csv
 from mrirecon.evaluation.uncertainty import RESAMPLES, UNCERTAINTY_KEYS, paired_differences
 from mrirecon.grid import REQUIRED_AXES
 from mrirecon.mri.metrics import CONVENTIONS, METRIC_NAMES
@@ -272,26 +272,25 @@ def write_grid_csv(
         *DIAGNOSTICS,
         "wall_time_s",
     ]
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        for p in points:
-            zf = ((phase_zero_filled_metrics or {}) if _phase(p) else zero_filled_metrics)[p.params["intensity"]]
-            writer.writerow(
-                {
-                    "name": p.name,
-                    **{k: p.params[k] for k in REQUIRED_AXES},
-                    "synthetic_phase": _phase(p),
-                    "acceleration": p.acceleration,
-                    "run_id": p.run_id,
-                    "val_mse": p.val_mse,
-                    **p.metrics,
-                    "zero_filled_psnr": zf["psnr"],
-                    "psnr_gain_db": p.metrics["psnr"] - zf["psnr"],
-                    **{k: p.diagnostics.get(k, "") for k in DIAGNOSTICS},
-                    "wall_time_s": p.wall_time_s,
-                }
-            )
+    rows = []
+    for p in points:
+        zf = ((phase_zero_filled_metrics or {}) if _phase(p) else zero_filled_metrics)[p.params["intensity"]]
+        rows.append(
+            {
+                "name": p.name,
+                **{k: p.params[k] for k in REQUIRED_AXES},
+                "synthetic_phase": _phase(p),
+                "acceleration": p.acceleration,
+                "run_id": p.run_id,
+                "val_mse": p.val_mse,
+                **p.metrics,
+                "zero_filled_psnr": zf["psnr"],
+                "psnr_gain_db": p.metrics["psnr"] - zf["psnr"],
+                **{k: p.diagnostics.get(k, "") for k in DIAGNOSTICS},
+                "wall_time_s": p.wall_time_s,
+            }
+        )
+    write_csv(path, fields, rows)
 
 
 def write_plot_data(folder: Path, report: dict, histories: dict[str, dict[str, list[float]]]) -> list[dict]:
@@ -316,11 +315,8 @@ def write_plot_data(folder: Path, report: dict, histories: dict[str, dict[str, l
                 row[f"{prefix}{label}_ssim"] = entry["ssim"]
     rows = list(by_intensity.values())
     columns = sorted({k for row in rows for k in row}, key=lambda k: (k not in ("intensity", "acceleration"), k))
-    with atomic_path(folder / "metrics_vs_acceleration.csv") as tmp, open(tmp, "w", newline="") as handle:
-        dict_writer = csv.DictWriter(handle, fieldnames=columns)
-        dict_writer.writeheader()
-        rows = sorted(rows, key=lambda r: r["acceleration"])
-        dict_writer.writerows(rows)
+    rows = sorted(rows, key=lambda r: r["acceleration"])
+    write_csv(folder / "metrics_vs_acceleration.csv", columns, rows)
     with atomic_path(folder / "training_curves.csv") as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["grid_point", "epoch", "loss", "val_loss"])
