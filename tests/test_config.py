@@ -254,6 +254,7 @@ def test_every_profile_sets_every_model_setting_explicitly():
         assert set(ModelSettings.model_fields) <= set(train), (name, set(ModelSettings.model_fields) - set(train))
     default = load_params(ROOT / "params.yaml").train.settings()
     assert (default.image_data_consistency, default.refine_filters, default.base_filters) == (True, 8, 8)
+    assert default.resample_masks is True  # measured to help at 8x (README: Fresh masks per epoch)
 
 
 def test_model_settings_defaults():
