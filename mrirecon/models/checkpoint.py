@@ -1,8 +1,9 @@
 """Checkpoint I/O of one grid point: ``model.weights.h5`` beside ``spec.json``.
 
-``spec.json`` holds what is needed to rebuild the network: ``{"point": GridPoint fields,
-"settings": ModelSettings fields, "size": slice side in pixels, "run_id": MLflow run id}``
-(written and read only here, as a :class:`ModelSpec`).
+``spec.json`` holds what is needed to rebuild the network and to feed it: ``{"point": GridPoint fields,
+"settings": ModelSettings fields, "size": slice side in pixels, "run_id": MLflow run id, "recipe":
+Recipe fields}`` (written and read only here, as a :class:`ModelSpec`; ``recipe`` is absent from
+checkpoints written before it existed).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import keras
 from mrirecon.config import ModelSettings
 from mrirecon.data.storage import write_json
 from mrirecon.grid import GridPoint
+from mrirecon.models.recipe import Recipe
 from mrirecon.models.training import build_model
 
 WEIGHTS = "model.weights.h5"
@@ -31,21 +33,27 @@ class ModelSpec:
         settings: the settings it was trained with.
         size: slice side ``H = W`` in pixels the network was built for.
         run_id: id of its MLflow run (``""`` if none).
+        recipe: preprocessing and simulation of its inputs (:class:`mrirecon.models.recipe.Recipe`;
+            None for checkpoints written before recipes existed).
     """
 
     point: GridPoint
     settings: ModelSettings
     size: int
     run_id: str = ""
+    recipe: Recipe | None = None
 
     def to_json(self) -> dict:
-        """``{"point", "settings", "size", "run_id"}``, the content of ``spec.json``."""
-        return {
+        """``{"point", "settings", "size", "run_id"[, "recipe"]}``, the content of ``spec.json``."""
+        out = {
             "point": self.point.as_params(),
             "settings": self.settings.model_dump(),
             "size": int(self.size),
             "run_id": self.run_id,
         }
+        if self.recipe is not None:
+            out["recipe"] = self.recipe.model_dump(mode="json")
+        return out
 
     @classmethod
     def from_json(cls, spec: dict) -> ModelSpec:
@@ -54,8 +62,13 @@ class ModelSpec:
         Raises:
             KeyError, TypeError, pydantic.ValidationError: if a key is missing or a field is unknown or invalid.
         """
+        recipe = Recipe.model_validate(spec["recipe"]) if spec.get("recipe") else None
         return cls(
-            GridPoint(**spec["point"]), ModelSettings(**spec["settings"]), int(spec["size"]), spec.get("run_id") or ""
+            GridPoint(**spec["point"]),
+            ModelSettings(**spec["settings"]),
+            int(spec["size"]),
+            spec.get("run_id") or "",
+            recipe,
         )
 
 
