@@ -19,7 +19,8 @@ from flows.select import select_flow
 from flows.train import train_flow, train_flow_for
 from mrirecon.config import load_params
 from mrirecon.data.sources import resolve_source
-from mrirecon.data.storage import atomic_path, parquet_metadata
+from mrirecon.data.storage import parquet_metadata
+from mrirecon.ops.profiles import profile_params
 from mrirecon.ops.project import Layout, find_root
 from mrirecon.ops.runlock import project_lock
 from tasks.dvc import commit_stage, stage_is_current
@@ -42,23 +43,6 @@ def _source_changed(layout: Layout, source: str | None) -> bool:
     return recorded.get("path") != str(current.path)
 
 
-def use_profile(layout: Layout, profile: str | None) -> None:
-    """Make ``params-<profile>.yaml`` the active ``params.yaml`` (what ``dvc exp run -S`` does too:
-    parameters live in the workspace). No-op for None or ``default``.
-
-    Raises:
-        FileNotFoundError: if the profile's file does not exist.
-    """
-    if profile in (None, "", "default"):
-        return
-    source = layout.root / f"params-{profile}.yaml"
-    if not source.is_file():
-        raise FileNotFoundError(f"profile {profile!r}: {source} not found")
-    if source.read_bytes() != layout.params.read_bytes():
-        with atomic_path(layout.params) as tmp:
-            tmp.write_bytes(source.read_bytes())
-
-
 @flow(name="mrirecon-pipeline")
 def pipeline_flow(
     source: str | None = None,
@@ -74,7 +58,9 @@ def pipeline_flow(
         source: data source (directory, tar, or ``sample``); see :mod:`mrirecon.data.sources`.
         force: run every stage even if DVC says it is current.
         until: stop after this stage (default: run all stages).
-        profile: params profile to make active first (e.g. ``quick`` -> params-quick.yaml).
+        profile: run with this params profile (e.g. ``quick`` -> params-quick.yaml): it is ``params.yaml`` during
+            the run (so ``dvc.lock`` records its values) and the user's ``params.yaml`` is put back afterwards,
+            byte for byte (:mod:`mrirecon.ops.profiles`).
         workers: grid points trained at once (default: ``compute.workers`` in params).
         dask_address: Dask scheduler for the grid (default: ``compute.dask_address``).
 
@@ -83,12 +69,12 @@ def pipeline_flow(
     """
     layout = Layout(find_root())
     with project_lock(layout.root, "mrirecon pipeline flow"):  # re-entrant when `mrirecon run` holds it
-        return _run_stages(layout, source, force, until, profile, workers, dask_address)
+        with profile_params(layout.root, profile):
+            return _run_stages(layout, source, force, until, workers, dask_address)
 
 
-def _run_stages(layout: Layout, source, force, until, profile, workers, dask_address) -> dict:
+def _run_stages(layout: Layout, source, force, until, workers, dask_address) -> dict:
     logger = get_run_logger()
-    use_profile(layout, profile)
     compute = load_params(layout.params).compute
     runners = {"train": train_flow_for(workers or compute.workers, dask_address or compute.dask_address)}
     results: dict = {}

@@ -120,12 +120,12 @@ def write_reports_task(
 
 @task(name="log-reports-to-parent", cache_policy=NO_CACHE)
 def log_parent_task(root: Path, parent_run_id: str, report: dict, reports_dir: Path) -> None:
-    """Attach the reports (``metrics.json``, ``grid.csv``, ``findings.csv``, the figures) to the MLflow parent run
-    and log the headline numbers
+    """Attach the reports (``metrics.json``, ``conventions.json``, ``grid.csv``, ``findings.csv``, ``index.html``, the
+    figures) to the MLflow parent run and log the headline numbers
     (:func:`mrirecon.evaluation.report.headline_metrics`); finish it."""
     tracking.log_metrics(root, parent_run_id, headline_metrics(report))
     client = tracking.client_for(root)
-    for name in ("metrics.json", "grid.csv", "findings.csv"):
+    for name in ("metrics.json", "conventions.json", "grid.csv", "findings.csv", "index.html"):
         client.log_artifact(parent_run_id, str(reports_dir / name), "reports")
     client.log_artifacts(parent_run_id, str(reports_dir / "figures"), "reports/figures")
     tracking.end_run(root, parent_run_id, "FINISHED")

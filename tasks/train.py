@@ -100,9 +100,10 @@ def start_parent_task(root: Path, experiment: str, tags: dict[str, str], params:
 @task(name="train-group", task_run_name="train-{job.group.name}", cache_policy=NO_CACHE)
 def train_group_task(job: TrainJob) -> list[dict]:
     """Run one training in a fresh process (flat memory), each of its grid points an MLflow child run;
-    returns the points' ``result.json`` in the order of ``job.group.points``."""
-    results = run_in_fresh_process(job)
+    returns the points' ``result.json`` in the order of ``job.group.points``. The training's per-epoch progress
+    lines go to this task's run logger, so they are in the flow run's logs (and the terminal)."""
     logger = get_run_logger()
+    results = run_in_fresh_process(job, logger.info)
     for result in results:
         logger.info(
             "%s: val MSE %.5f in %.0f s (%d epochs), peak RSS %.0f MB, run %s",

@@ -12,9 +12,14 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from mrirecon.data.slices import axial_image, normalise, pad_or_crop
+from mrirecon.data.storage import encode_array
 from mrirecon.data.volumes import load_volume
+from mrirecon.mri.subsample import Intensity
+from mrirecon.stages.masks import generate_masks
 
 
 def to_nifti_bytes(data: np.ndarray, voxel_mm=(2.0, 2.0, 2.0), compress: bool = True) -> bytes:
@@ -43,3 +48,23 @@ def ixi_slice(source: Path, index: int = 60, size: int = 128) -> np.ndarray:
     volume = load_volume(path.name, path.read_bytes())
     scaled, _ = normalise(volume.data)
     return pad_or_crop(np.ascontiguousarray(axial_image(scaled, index)), size)
+
+
+def tiny_slices_and_masks(folder: Path) -> tuple[Path, Path]:
+    """``slices.parquet`` with 4 train and 2 val slices of 16x16 random images, and their ``medium`` masks."""
+    rng = np.random.default_rng(0)
+    rows = [
+        {
+            "subject": f"IXI{i:03d}-HH-0000",
+            "slice_index": 40,
+            "split": "train" if i < 4 else "val",
+            "height": 16,
+            "width": 16,
+            "image": encode_array(rng.random((16, 16))),
+        }
+        for i in range(6)
+    ]
+    slices, masks = folder / "slices.parquet", folder / "masks.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), slices)
+    generate_masks(slices, masks, [Intensity(name="medium", acceleration=4.0, center_fraction=0.125)], "random", 1)
+    return slices, masks

@@ -100,11 +100,10 @@ def print_results(layout: Layout) -> None:
     """The benchmark table of the test metrics (:func:`mrirecon.evaluation.tables.benchmark_rows`), the findings
     (best configuration per intensity, effect of each grid axis; :func:`~mrirecon.evaluation.tables.findings_best_rows`,
     :func:`~mrirecon.evaluation.tables.findings_effect_rows`) and where to look next."""
-    import json
-
     from rich.console import Console
     from rich.table import Table
 
+    from mrirecon.evaluation.overview import read_report
     from mrirecon.evaluation.tables import (
         BEST_COLUMNS,
         EFFECT_COLUMNS,
@@ -120,7 +119,7 @@ def print_results(layout: Layout) -> None:
     path = layout.reports / "metrics.json"
     if not path.exists():
         return
-    report = json.loads(path.read_text())
+    report = read_report(path)
     table = Table(title="Test subjects: zero-filled, CS and the best grid point per intensity", title_justify="left")
     for column in SUMMARY_COLUMNS:
         table.add_column(column, justify="left" if column in ("k-space", "intensity", "method") else "right")
@@ -144,6 +143,7 @@ def print_results(layout: Layout) -> None:
     if findings[0][2]:
         console.print(FINDINGS_FOOTNOTE, soft_wrap=True)
     typer.echo(f"\nreports: {layout.reports}/ (metrics.json, grid.csv, findings.csv, figures/)")
+    typer.echo(f"offline page with the figures: file://{layout.reports / 'index.html'}")
     typer.echo(
         f"MLflow:  mlflow ui --backend-store-uri sqlite:///{layout.root / 'mlflow.db'}  "
         "(then open http://127.0.0.1:5000)"

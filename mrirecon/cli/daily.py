@@ -160,8 +160,7 @@ def report(
     """Regenerate the benchmark table (zero-filled, CS and best networks per intensity, with and
     without synthetic phase; PSNR/SSIM/NMSE on test subjects) and the findings (best configuration per
     intensity, effect of each grid axis with its 95% CI) in the README from metrics.json."""
-    import json
-
+    from mrirecon.evaluation.overview import read_report
     from mrirecon.evaluation.tables import (
         END,
         FINDINGS_END,
@@ -177,7 +176,7 @@ def report(
     if not path.exists():
         typer.echo(f"error: {path} not found: run the pipeline first", err=True)
         raise typer.Exit(1)
-    document = json.loads(path.read_text())
+    document = read_report(path)
     table, findings = benchmark_table(document, title), findings_markdown(document)
     typer.echo(table)
     if findings:

@@ -25,7 +25,7 @@ def run(
     force: Annotated[bool, typer.Option(help="Re-run every stage even if DVC says it is current.")] = False,
     until: Annotated[str | None, typer.Option(help="Stop after this stage (e.g. masks).")] = None,
     profile: Annotated[
-        str | None, typer.Option(help="Make params-<profile>.yaml the active params.yaml first.")
+        str | None, typer.Option(help="Run with params-<profile>.yaml; params.yaml is restored afterwards.")
     ] = None,
     workers: WorkersOption = None,
     dask_address: DaskOption = None,

@@ -104,6 +104,28 @@ def metrics_vs_acceleration(rows: list[dict]) -> plt.Figure:
     return fig
 
 
+def training_curves(histories: dict[str, dict[str, list[float]]]) -> plt.Figure:
+    """Validation loss per epoch, one line per grid point (a shared training's points overlap up to their epochs).
+
+    Args:
+        histories: ``{grid point name: {"loss": [...], "val_loss": [...]}}`` (loss: MSE in the model's output units).
+    """
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, history in sorted(histories.items()):
+        values = history.get("val_loss", [])
+        if values:
+            ax.plot(range(1, len(values) + 1), values, marker=".", label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation loss")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    if histories:
+        ax.legend(fontsize=6, ncol=2 if len(histories) > 12 else 1, loc="upper right")
+    ax.set_title("Validation loss per epoch, one line per grid point")
+    fig.tight_layout()
+    return fig
+
+
 def metric_vs_axes(rows: list[dict], metric: str, axes_names: list[str]) -> plt.Figure:
     """One panel per grid axis: ``metric`` of every run against that axis, coloured by intensity.
 

@@ -67,7 +67,7 @@ def figure_indices(n: int, count: int) -> list[int]:
 
 
 def conventions(tolerance: float) -> dict:
-    """The ``conventions`` block of ``metrics.json``."""
+    """The metric conventions (``reports/conventions.json``, beside ``metrics.json``, which holds numbers only)."""
     return {
         **CONVENTIONS,
         "pct_correct_tolerance": tolerance,
@@ -162,7 +162,6 @@ def metrics_report(
     intensities: dict[str, float],
     zero_filled_metrics: dict[str, dict[str, float]],
     points: list[PointResult],
-    tolerance: float,
     cs_metrics: dict[str, dict] | None = None,
     phase_baselines: dict[str, dict] | None = None,
     effective: dict[str, dict] | None = None,
@@ -170,14 +169,14 @@ def metrics_report(
     ci_seed: int = 0,
     ci_resamples: int = RESAMPLES,
 ) -> dict:
-    """The ``reports/metrics.json`` document (fixed shape; later work only adds keys).
+    """The ``reports/metrics.json`` document (fixed shape; later work only adds keys). Its conventions are a separate
+    document (:func:`conventions`), so every value under an intensity is a number or an identifier.
 
     Args:
         intensities: ``{intensity: nominal acceleration}`` in display order.
         zero_filled_metrics: ``{intensity: metrics}`` of the zero-filled baseline.
         points: results of every evaluated grid point (those trained with synthetic phase go
             to the ``synthetic_phase`` block).
-        tolerance: ``pct_correct`` tolerance.
         cs_metrics: ``{intensity: metrics + "lambda"}`` of the compressed-sensing baseline.
         phase_baselines: ``{intensity: {"zero_filled": metrics, "cs": metrics | None}}`` with
             synthetic phase; adds ``"synthetic_phase": {intensity: block}`` of the same shape.
@@ -189,7 +188,7 @@ def metrics_report(
         ci_seed, ci_resamples: seed and resamples of the differences' bootstrap (``evaluate.ci_seed``,
             ``evaluate.ci_resamples``).
     """
-    report: dict = {"conventions": conventions(tolerance)}
+    report: dict = {}
     for intensity, acceleration in intensities.items():
         mine = [p for p in points if p.params["intensity"] == intensity and not _phase(p)]
         report[intensity] = _intensity_block(
@@ -218,7 +217,7 @@ def metrics_report(
     return report
 
 
-#: Top-level keys of a report that are not intensity blocks.
+#: Top-level keys of a report that are not intensity blocks (``conventions``: in memory, or in an older file).
 NOT_INTENSITIES = ("conventions", "synthetic_phase", "findings")
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import resource
 import socket
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,10 +70,53 @@ class TrainJob:
         return self.config_hashes[self.group.points.index(point)] if self.config_hashes else ""
 
 
-def run_in_fresh_process(job: TrainJob) -> list[dict]:
-    """Run :func:`train_job` in a new spawned process and return its result."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(train_job, job).result()
+#: In a training process started with a progress callback: the queue its progress lines go to.
+_progress_queue = None
+
+
+def _set_progress_queue(lines) -> None:
+    global _progress_queue
+    _progress_queue = lines
+
+
+def report_progress(line: str) -> None:
+    """A progress line of the training (one per epoch, one per published point): to the parent's callback when
+    :func:`run_in_fresh_process` was given one, else printed."""
+    if _progress_queue is not None:
+        _progress_queue.put(line)
+    else:
+        print(line, flush=True)
+
+
+def run_in_fresh_process(job: TrainJob, on_progress: Callable[[str], None] | None = None) -> list[dict]:
+    """Run :func:`train_job` in a new spawned process and return its result.
+
+    Args:
+        job: the training.
+        on_progress: called in this process, in order, with each progress line of the training (e.g. a Prefect run
+            logger's ``info``, so the lines reach the flow run's logs); None: the training process prints them.
+    """
+    context = multiprocessing.get_context("spawn")
+    if on_progress is None:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            return pool.submit(train_job, job).result()
+    lines = context.Queue()
+    with ProcessPoolExecutor(
+        max_workers=1, mp_context=context, initializer=_set_progress_queue, initargs=(lines,)
+    ) as pool:
+        future = pool.submit(train_job, job)
+        while True:
+            try:
+                on_progress(lines.get(timeout=0.2))
+            except queue.Empty:
+                if future.done():
+                    break
+        while True:  # lines put just before the result arrived
+            try:
+                on_progress(lines.get(timeout=0.2))
+            except queue.Empty:
+                break
+        return future.result()
 
 
 def train_job(job: TrainJob) -> list[dict]:
@@ -141,11 +186,8 @@ def train_job(job: TrainJob) -> list[dict]:
             for point in group.points:
                 if point.epochs >= epoch:
                     tracking.log_metrics(root, run_ids[point.name], metrics, step=epoch)
-            print(
-                f"[{group.name}] epoch {epoch}/{group.final.epochs} "
-                + " ".join(f"{k}={v:.5g}" for k, v in logs.items()),
-                flush=True,
-            )
+            numbers = " ".join(f"{k}={v:.5g}" for k, v in logs.items())
+            report_progress(f"[{group.name}] epoch {epoch}/{group.final.epochs} {numbers}")
 
         def on_trained(trained: TrainedPoint) -> None:
             point, run_id = trained.point, run_ids[trained.point.name]
@@ -170,7 +212,7 @@ def train_job(job: TrainJob) -> list[dict]:
             tracking.end_run(root, run_id, "FINISHED")
             open_runs.remove(run_id)
             outcomes[point.name] = outcome
-            print(f"[{group.name}] {point.name}: val_mse={trained.val_mse:.5g}, published", flush=True)
+            report_progress(f"[{group.name}] {point.name}: val_mse={trained.val_mse:.5g}, published")
 
         train_group(group, job.settings, job.slices, job.masks, job.models_dir, run_ids, on_data, on_epoch, on_trained)
     except BaseException:

@@ -18,10 +18,19 @@ import pyarrow.parquet as pq
 
 from mrirecon.config import EvaluateParams, SliceParams, SplitParams
 from mrirecon.data.slice_set import SliceSet
-from mrirecon.evaluation.figures import figure_slices_panel, metrics_vs_acceleration, save_figure, sweep_figure
+from mrirecon.data.storage import write_json
+from mrirecon.evaluation.figures import (
+    figure_slices_panel,
+    metrics_vs_acceleration,
+    save_figure,
+    sweep_figure,
+    training_curves,
+)
 from mrirecon.evaluation.findings import SWEEP_AXES, findings, swept_axes, write_findings_csv, write_sweep_csv
+from mrirecon.evaluation.overview import write_index_html, write_summary
 from mrirecon.evaluation.report import (
     PointResult,
+    conventions,
     intensity_blocks,
     metrics_report,
     write_grid_csv,
@@ -84,6 +93,11 @@ def write_reports(
 ) -> dict:
     """Write ``metrics.json``, ``grid.csv``, ``findings.csv``, plot data and figures under ``out``; return the report.
 
+    Beside them the short views (:mod:`mrirecon.evaluation.overview`): ``summary/<intensity>.json`` (headline
+    numbers, the DVC metrics), ``conventions.json`` (the metric conventions, so ``metrics.json`` holds numbers) and
+    ``index.html`` (headline table and every figure, viewable offline); ``figures/training_curves.png`` draws the
+    validation loss per epoch of every grid point.
+
     Beside the reconstruction panels and metrics vs acceleration, ``figures/sweep_<axis>.png`` (test PSNR and SSIM
     against ``layers``, ``batch_size``, ``epochs``; :func:`mrirecon.evaluation.figures.sweep_figure`) is drawn for
     each axis with at least two values among the points without synthetic phase (a stale one is removed).
@@ -110,14 +124,17 @@ def write_reports(
         i: b.conditions["magnitude"]["scores"] for i, b in baselines.items() if "scores" in b.conditions["magnitude"]
     }
     ci = (evaluate.ci_seed, evaluate.ci_resamples)
-    report = metrics_report(intensities, zero_filled, results, evaluate.tolerance, cs, phase, effective, scores, *ci)
+    report = metrics_report(intensities, zero_filled, results, cs, phase, effective, scores, *ci)
     report["findings"] = findings(intensities, results, *ci)
     write_metrics_json(out / "metrics.json", report)
+    write_json(out / "conventions.json", conventions(evaluate.tolerance))
+    numbers = write_summary(out / "summary", report)
     write_grid_csv(out / "grid.csv", results, zero_filled, {i: b["zero_filled"] for i, b in phase.items()})
     write_findings_csv(out / "findings.csv", report["findings"])
     rows = write_plot_data(out / "plots", report, histories)
     write_sweep_csv(out / "plots" / "sweep.csv", results)
     save_figure(metrics_vs_acceleration(rows), out / "figures" / "metrics_vs_acceleration.png")
+    save_figure(training_curves(histories), out / "figures" / "training_curves.png")
     swept = swept_axes([r for r in results if not r.params.get("synthetic_phase")])
     for axis in SWEEP_AXES:
         path = out / "figures" / f"sweep_{axis}.png"
@@ -141,4 +158,5 @@ def write_reports(
             cs=images.get("cs"),
         )
         save_figure(fig, out / "figures" / f"reconstructions_{intensity}{suffix}.png")
+    write_index_html(out, numbers, f"Tolerance of % correct: {evaluate.tolerance}.")
     return report

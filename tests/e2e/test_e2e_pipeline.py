@@ -27,7 +27,7 @@ def test_whole_dag_writes_reports_and_beats_zero_filled(finished_project):
     project, _, result = finished_project
     assert "best grid point" in result.stdout and "mlflow ui --backend-store-uri sqlite:///" in result.stdout
     report = json.loads((project / "reports/metrics.json").read_text())
-    assert set(report) == {"conventions", "medium", "synthetic_phase", "findings"}
+    assert set(report) == {"medium", "synthetic_phase", "findings"}  # conventions: reports/conventions.json
     assert set(report["findings"]["medium"]["best"]) == {report["medium"]["best"]["model"]}
     block = report["medium"]
     assert block["acceleration"] == 4.0

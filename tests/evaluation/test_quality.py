@@ -84,7 +84,6 @@ def test_report_blocks_and_readme_table(tmp_path):
         {"medium": 4.0},
         {"medium": _metrics(22.0)},
         points,
-        0.05,
         cs_metrics={"medium": {**_metrics(24.0), "lambda": 0.003}},
         phase_baselines={"medium": {"zero_filled": _metrics(21.9), "cs": {**_metrics(23.8), "lambda": 0.003}}},
         effective={"medium": {"nominal": 4.0, "achieved": 4.1, "hermitian": 2.6}},

@@ -80,10 +80,10 @@ def test_report_carries_paired_differences_of_the_chosen_point():
         scores=good,
     )
     zf = {"mse": 0, "nmse": 0, "psnr": 20.0, "ssim": 0.5, "pct_correct": 50}
-    report = metrics_report({"m": 4.0}, {"m": zf}, [point], 0.05, baseline_scores={"m": {"zero_filled": worse}})
+    report = metrics_report({"m": 4.0}, {"m": zf}, [point], baseline_scores={"m": {"zero_filled": worse}})
     diff = report["m"]["differences"]["best_minus_zero_filled"]
     assert diff["psnr"] == pytest.approx(float(np.mean(good["psnr"] - worse["psnr"])))
     assert diff["psnr"] > 0 and diff["psnr_ci_low"] > 0  # a 0.05 offset costs every subject PSNR
     assert paired_differences(good, worse)["volume_psnr"] > 0
-    report_without = metrics_report({"m": 4.0}, {"m": zf}, [point], 0.05)
+    report_without = metrics_report({"m": 4.0}, {"m": zf}, [point])
     assert "differences" not in report_without["m"]

@@ -126,7 +126,6 @@ def test_write_reports_writes_every_file(tmp_path):
         {"medium": 4.0},
         {"medium": _metrics(22.0)},
         results,
-        0.05,
         {"medium": {**_metrics(24.0), "lambda": 0.003}},
         {"medium": baselines["medium"].conditions["synthetic_phase"]},
         {"medium": baselines["medium"].effective},
@@ -153,8 +152,20 @@ def test_write_reports_writes_every_file(tmp_path):
         "metrics_vs_acceleration.png",
         "reconstructions_medium.png",
         "reconstructions_medium_synthetic_phase.png",
+        "training_curves.png",
     ]
     assert all(p.stat().st_size > 5_000 for p in figures_dir.iterdir())
+    # the short views: numbers-only headline per intensity (the DVC metrics), conventions apart, offline page
+    assert "conventions" not in json.loads((tmp_path / "metrics.json").read_text())
+    conventions = json.loads((tmp_path / "conventions.json").read_text())
+    assert conventions["pct_correct_tolerance"] == 0.05 and "7x7" in conventions["ssim"]
+    assert [p.name for p in (tmp_path / "summary").iterdir()] == ["medium.json"]
+    headline = json.loads((tmp_path / "summary" / "medium.json").read_text())
+    assert headline == {"zero_filled_psnr": 22.0, "cs_psnr": 24.0, "best_psnr": 27.0, "best_ssim": 0.7}
+    page = (tmp_path / "index.html").read_text()
+    assert "<script" not in page and "http" not in page.replace("http-equiv", "")
+    assert [f'src="figures/{p.name}"' in page for p in sorted(figures_dir.iterdir())] == [True] * 4
+    assert "<td>27.0</td>" in page and "<td>24.0</td>" in page
 
 
 def test_write_reports_writes_findings_and_sweep_figures_for_a_swept_axis(tmp_path):

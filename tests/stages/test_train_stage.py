@@ -7,43 +7,18 @@ from __future__ import annotations
 import json
 import os
 import pickle
-from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from helpers import tiny_slices_and_masks as _slices_and_masks
 
 from mrirecon.config import ModelSettings
 from mrirecon.data.slice_set import SliceSet
-from mrirecon.data.storage import encode_array
 from mrirecon.grid import GridPoint, TrainingGroup, expand_grid, training_groups
 from mrirecon.models.checkpoint import ModelSpec, load_trained_model, read_spec
 from mrirecon.models.training import TrainResult, train_point
-from mrirecon.mri.subsample import Intensity
 from mrirecon.ops.worker import TrainJob
-from mrirecon.stages.masks import generate_masks
 from mrirecon.stages.train import TrainedPoint, plan_trainings, publish, train_group
-
-
-def _slices_and_masks(folder: Path) -> tuple[Path, Path]:
-    """``slices.parquet`` with 4 train and 2 val slices of 16x16 random images, and their ``medium`` masks."""
-    rng = np.random.default_rng(0)
-    rows = [
-        {
-            "subject": f"IXI{i:03d}-HH-0000",
-            "slice_index": 40,
-            "split": "train" if i < 4 else "val",
-            "height": 16,
-            "width": 16,
-            "image": encode_array(rng.random((16, 16))),
-        }
-        for i in range(6)
-    ]
-    slices, masks = folder / "slices.parquet", folder / "masks.parquet"
-    pq.write_table(pa.Table.from_pylist(rows), slices)
-    generate_masks(slices, masks, [Intensity(name="medium", acceleration=4.0, center_fraction=0.125)], "random", 1)
-    return slices, masks
 
 
 def _slice_set(n: int, seed: int) -> SliceSet:
