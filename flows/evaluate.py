@@ -72,6 +72,6 @@ def evaluate_flow(out: str | None = None, run_id: str | None = None) -> dict:
     summary = read_train_summary(layout.models, run_id)
     reports = Path(out).resolve() if out else layout.reports
     report, _ = score_and_report(layout, params, summary, layout.slices, layout.masks, reports, external=False)
-    register_best_task(layout.root, report)
+    register_best_task(layout.root, report, params.profile)
     log_parent_task(layout.root, summary["parent_run_id"], report, reports)
     return {"reports": str(reports), "report": report}

@@ -59,6 +59,8 @@ def train_flow(workers: int | None = None, dask_address: str | None = None) -> d
     tags = {
         "data_version": f"slices:{file_md5(layout.slices)} masks:{file_md5(layout.masks)}",
         "git_commit": git_commit(layout.root),
+        "profile": params.profile.name,
+        "params_md5": file_md5(layout.params),
     }
     killed = mark_dead_runs_killed(layout.root, params.train.experiment)
     if killed:
@@ -66,6 +68,7 @@ def train_flow(workers: int | None = None, dask_address: str | None = None) -> d
     experiment_id, parent = start_parent_task(
         layout.root,
         params.train.experiment,
+        tracking.parent_run_name(tags["profile"], tags["git_commit"]),
         tags,
         {"grid_points": len(points), **{f"grid.{k}": v for k, v in params.train.grid.items()}},
     )

@@ -18,6 +18,8 @@ Rules checked (besides types and unknown keys):
   ``intensity`` a name in ``masks.intensities``; for model ``image`` each ``layers`` value L
   needs ``slices.size`` divisible by ``2**(L-1)`` (:func:`mrirecon.models.unet.build_image_unet`)
   and a bottom level of at least :data:`MIN_UNET_BOTTOM` pixels.
+* ``profile``: ``name`` (letters, digits, ``-``, ``_``); in a file named ``params-<name>.yaml`` it must be
+  ``<name>`` (``params.yaml`` is the active copy of any profile, see ``mrirecon run --profile``).
 * ``train`` settings shared by every grid point: :class:`ModelSettings` (defined once here;
   each point's ``spec.json: settings``).
 
@@ -46,6 +48,14 @@ class ParamsError(ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class ProfileParams(_Strict):
+    """Which profile a params file is, recorded as the ``profile`` tag of every MLflow run, and whether its
+    runs register their best grid points in the MLflow model registry (and compete for ``champion``)."""
+
+    name: str = Field("default", pattern=r"^[A-Za-z0-9_-]+$")
+    register_models: bool = True
 
 
 class DataParams(_Strict):
@@ -238,6 +248,7 @@ class Params(BaseModel):
     """All of ``params.yaml``, with the rules that involve several sections."""
 
     model_config = ConfigDict(extra="forbid")
+    profile: ProfileParams = ProfileParams()
     data: DataParams = DataParams()
     slices: SliceParams = SliceParams()
     split: SplitParams = SplitParams()
@@ -305,7 +316,11 @@ def load_params(path: str | Path) -> Params:
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping of sections (data, slices, ...), got {type(raw).__name__}")
     try:
-        return Params.model_validate(raw)
+        params = Params.model_validate(raw)
     except ValidationError as exc:
         count = exc.error_count()
         raise ParamsError(f"{path}: {count} invalid parameter{'s' if count > 1 else ''}:\n{_describe(exc)}") from exc
+    stem = Path(path).stem
+    if stem.startswith("params-") and params.profile.name != stem.removeprefix("params-"):
+        raise ParamsError(f"{path}: profile.name is {params.profile.name!r}, expected {stem.removeprefix('params-')!r}")
+    return params

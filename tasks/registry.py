@@ -7,6 +7,7 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from mrirecon.config import ProfileParams
 from mrirecon.evaluation.report import intensity_blocks
 from mrirecon.ops import tracking
 
@@ -19,20 +20,26 @@ def model_name(intensity: str) -> str:
 
 
 @task(name="register-best-models", cache_policy=NO_CACHE)
-def register_best_task(root: Path, report: dict) -> dict[str, dict]:
-    """Register each intensity's best grid point (lowest validation MSE) as a model version.
+def register_best_task(root: Path, report: dict, profile: ProfileParams) -> dict[str, dict]:
+    """Register each intensity's best grid point (lowest validation MSE) as a model version, if
+    ``profile.register_models`` (smoke profiles such as ``quick`` register nothing).
 
     The version points at the run's ``model/`` artifacts (weights + spec) and carries the
-    validation MSE and test metrics as tags. It becomes ``champion`` if there is none yet or
-    if its validation MSE is lower than the champion's (selection never uses test metrics).
-    A run already registered under that name is not registered again.
+    validation MSE, test metrics, data version and profile as tags. It becomes ``champion`` if there
+    is none yet, if the champion was selected on another data version (its validation MSE is on other
+    subjects, so not comparable: the newest data wins), or if its validation MSE is lower than the
+    champion's (selection never uses test metrics). A run already registered under that name is not
+    registered again.
 
     Returns:
-        ``{intensity: {"name", "version", "champion": bool}}``.
+        ``{intensity: {"name", "version", "champion": bool}}``; empty when the profile registers nothing.
     """
     client = tracking.client_for(root)
     logger = get_run_logger()
     out: dict[str, dict] = {}
+    if not profile.register_models:
+        logger.info("profile %s: profile.register_models is false, no model versions registered", profile.name)
+        return out
     for condition, intensity, block in intensity_blocks(report):
         if not block.get("best"):
             continue
@@ -60,12 +67,20 @@ def register_best_task(root: Path, report: dict) -> dict[str, dict]:
                     "data_version": run.data.tags.get("data_version", ""),
                 },
             )
+        if not existing:
+            client.set_model_version_tag(name, version.version, "profile", profile.name)
+        data_version = client.get_model_version(name, version.version).tags.get("data_version", "")
         try:
             current = client.get_model_version_by_alias(name, CHAMPION)
             current_val = float(current.tags.get("val_mse", "inf"))
         except Exception:  # noqa: BLE001 - no champion yet
             current, current_val = None, float("inf")
-        promote = current is None or (best["val_mse"] < current_val and current.version != version.version)
+        comparable = current is not None and current.tags.get("data_version", "") == data_version
+        promote = current is None or (
+            current.version != version.version and (not comparable or best["val_mse"] < current_val)
+        )
+        if promote and current is not None and not comparable:
+            logger.info("%s: champion v%s was chosen on other data; replaced", name, current.version)
         if promote:
             client.set_registered_model_alias(name, CHAMPION, version.version)
             logger.info("%s v%s is the new %s (val MSE %.5f)", name, version.version, CHAMPION, best["val_mse"])

@@ -83,17 +83,17 @@ def _alive(pid: int) -> bool:
 
 
 @task(name="start-parent-run", cache_policy=NO_CACHE)
-def start_parent_task(root: Path, experiment: str, tags: dict[str, str], params: dict) -> tuple[str, str]:
-    """Create the MLflow parent run of this pipeline run; returns ``(experiment_id, run_id)``."""
+def start_parent_task(root: Path, experiment: str, name: str, tags: dict[str, str], params: dict) -> tuple[str, str]:
+    """Create the MLflow parent run ``name`` of this pipeline run; returns ``(experiment_id, run_id)``."""
     experiment_id = tracking.ensure_experiment(root, experiment)
     run_id = tracking.start_run(
         root,
         experiment_id,
-        "pipeline",
+        name,
         {**tags, "role": "parent", "host": socket.gethostname(), "pid": str(os.getpid())},
     )
     tracking.log_params(root, run_id, params)
-    get_run_logger().info("MLflow parent run %s in experiment %s", run_id, experiment)
+    get_run_logger().info("MLflow parent run %s (%s) in experiment %s", run_id, name, experiment)
     return experiment_id, run_id
 
 

@@ -327,3 +327,28 @@ def test_intensities_are_named_by_their_key():
     refused(with_change("masks.intensities.low.name", "high"), "the intensity is named by its key")
     with pytest.raises(ValidationError, match="larger than 1/acceleration = 0.25"):
         Intensity(name="medium", acceleration=4.0, center_fraction=0.3)
+
+
+def test_each_profile_file_names_itself_and_only_smoke_runs_register_nothing():
+    profiles = {
+        name: load_params(ROOT / name).profile for name in ("params.yaml", "params-quick.yaml", "params-quality.yaml")
+    }
+    assert {name: (p.name, p.register_models) for name, p in profiles.items()} == {
+        "params.yaml": ("default", True),
+        "params-quick.yaml": ("quick", False),
+        "params-quality.yaml": ("quality", True),
+    }
+    assert Params.model_validate(BASE).profile.model_dump() == {"name": "default", "register_models": True}
+
+
+def test_profile_name_must_match_its_file_and_be_a_plain_word(tmp_path):
+    path = tmp_path / "params-smoke.yaml"
+    path.write_text(yaml.safe_dump({**BASE, "profile": {"name": "quick"}}))
+    with pytest.raises(ParamsError, match=r"params-smoke.yaml: profile.name is 'quick', expected 'smoke'"):
+        load_params(path)
+    path.write_text(yaml.safe_dump({**BASE, "profile": {"name": "smoke"}}))
+    assert load_params(path).profile.name == "smoke"
+    active = tmp_path / "params.yaml"  # the active copy of any profile
+    active.write_text(yaml.safe_dump({**BASE, "profile": {"name": "smoke"}}))
+    assert load_params(active).profile.name == "smoke"
+    refused(with_change("profile", {"name": "my profile"}), "profile.name")

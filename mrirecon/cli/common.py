@@ -144,7 +144,4 @@ def print_results(layout: Layout) -> None:
         console.print(FINDINGS_FOOTNOTE, soft_wrap=True)
     typer.echo(f"\nreports: {layout.reports}/ (metrics.json, grid.csv, findings.csv, figures/)")
     typer.echo(f"offline page with the figures: file://{layout.reports / 'index.html'}")
-    typer.echo(
-        f"MLflow:  mlflow ui --backend-store-uri sqlite:///{layout.root / 'mlflow.db'}  "
-        "(then open http://127.0.0.1:5000)"
-    )
+    typer.echo("MLflow and Prefect UIs: mrirecon ui  (prints the links; Ctrl-C stops them)")

@@ -21,9 +21,14 @@ def ui(
     """Start a Prefect server (UI + API, needed for schedules) and the MLflow UI; Ctrl-C stops both."""
     import signal
 
+    from mrirecon.config import load_params
     from mrirecon.ops.services import start_mlflow_server, start_prefect_server, stop, wait_healthy
+    from mrirecon.ops.tracking import ensure_experiment, experiment_url
 
     layout = setup_project()
+    params = load_params(layout.params)
+    experiment = params.train.experiment if params.train else "mrirecon"
+    experiment_id = ensure_experiment(layout.root, experiment)  # before the server: tags, saved runs view
     logs = layout.root / ".prefect"
     logs.mkdir(exist_ok=True)
     services = [
@@ -36,6 +41,7 @@ def ui(
         wait_healthy(services)
         typer.echo(f"Prefect UI: {services[0].url}   (API {services[0].url}/api)")
         typer.echo(f"MLflow UI:  {services[1].url}")
+        typer.echo(f"MLflow runs of {experiment!r}: {experiment_url(services[1].url, experiment_id)}")
         typer.echo(
             f"To run against this server: export PREFECT_API_URL={services[0].url}/api ; "
             "then `mrirecon serve` registers the scheduled deployment. Ctrl-C stops both servers."
@@ -102,15 +108,20 @@ def compare(
         str, typer.Option(help="Sort by this metric: test_psnr, test_ssim, test_nmse, test_mse, val_mse ...")
     ] = "test_psnr",
     intensity: Annotated[str | None, typer.Option(help="Only runs of this intensity.")] = None,
-    top: Annotated[int, typer.Option(help="Rows to print.")] = 30,
+    profile: Annotated[str | None, typer.Option(help="Only runs of this params profile (e.g. default).")] = None,
+    top: Annotated[int, typer.Option(help="Rows to print per data version.")] = 30,
     out: Annotated[str | None, typer.Option(help="Comparison figure (default reports/compare_<metric>.png).")] = None,
 ) -> None:
-    """Compare finished grid-point runs across all pipeline runs: a table sorted by METRIC and a
-    figure of METRIC against each grid axis."""
+    """Compare finished grid-point runs across all pipeline runs: one table per data version (runs on other
+    data were tested on other subjects, so they are never ranked together), newest first, sorted by METRIC,
+    and a figure of METRIC against each grid axis for the newest data version."""
+    from rich.console import Console
+    from rich.table import Table
+
     from mrirecon.config import load_params
     from mrirecon.evaluation.figures import metric_vs_axes, save_figure
     from mrirecon.grid import REQUIRED_AXES
-    from mrirecon.ops.tracking import child_runs_table
+    from mrirecon.ops.tracking import child_runs_table, group_by_data_version, short_data_version
 
     layout = setup_project()
     params = load_params(layout.params)
@@ -120,29 +131,38 @@ def compare(
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    if intensity:
-        rows = [r for r in rows if r["intensity"] == intensity]
-    rows = [r for r in rows if metric in r]
+    rows = [
+        r
+        for r in rows
+        if metric in r and (not intensity or r["intensity"] == intensity) and (not profile or r["profile"] == profile)
+    ]
     if not rows:
         typer.echo(f"no finished runs with metric {metric!r} in experiment {name!r}", err=True)
         raise typer.Exit(1)
     higher_better = metric.endswith(("psnr", "ssim", "pct_correct"))
-    rows.sort(key=lambda r: r[metric], reverse=higher_better)
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(
-        title=f"{name}: {len(rows)} runs sorted by {metric} ({'higher' if higher_better else 'lower'} is better)"
-    )
-    columns = ["start", *REQUIRED_AXES, metric, "val_mse", "run_id"]
-    for column in columns:
-        table.add_column(column)
-    for row in rows[:top]:
-        table.add_row(*[f"{row[c]:.4g}" if isinstance(row.get(c), float) else str(row.get(c, "")) for c in columns])
-    Console(width=160).print(table)
+    groups = group_by_data_version(rows)
+    console = Console(width=160)
+    columns = ["start", "profile", *REQUIRED_AXES, metric, "val_mse", "run_id"]
+    for data_version, group in groups:
+        group.sort(key=lambda r: r[metric], reverse=higher_better)
+        profiles = ", ".join(sorted({r["profile"] or "?" for r in group}))
+        table = Table(
+            title=f"{name}, data {short_data_version(data_version)} (profile {profiles}): {len(group)} runs "
+            f"sorted by {metric} ({'higher' if higher_better else 'lower'} is better)"
+        )
+        for column in columns:
+            table.add_column(column)
+        for row in group[:top]:
+            table.add_row(*[f"{row[c]:.4g}" if isinstance(row.get(c), float) else str(row.get(c, "")) for c in columns])
+        console.print(table)
+    if len(groups) > 1:
+        typer.echo(
+            f"note: {len(groups)} data versions, ranked separately (different data, different test subjects); "
+            "newest first"
+        )
     path = Path(out) if out else layout.reports / f"compare_{metric}.png"
-    save_figure(metric_vs_axes(rows, metric, [a for a in REQUIRED_AXES if a != "intensity"]), path)
-    typer.echo(f"figure: {path}")
+    save_figure(metric_vs_axes(groups[0][1], metric, [a for a in REQUIRED_AXES if a != "intensity"]), path)
+    typer.echo(f"figure ({'newest data version' if len(groups) > 1 else 'all runs'}): {path}")
 
 
 @app.command()

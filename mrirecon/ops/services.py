@@ -45,9 +45,17 @@ def is_healthy(url: str, timeout_s: float = 2.0) -> bool:
 
 
 def start_prefect_server(host: str, port: int, env: dict[str, str] | None = None, log: Path | None = None) -> Service:
-    """Start ``prefect server start`` on ``host:port`` (API at ``/api``, UI at ``/``)."""
+    """Start ``prefect server start`` on ``host:port`` (API at ``/api``, UI at ``/``).
+
+    The UI is told where its API is (``PREFECT_SERVER_UI_API_URL``, what ``/ui-settings`` answers as
+    ``api_url``): left alone, Prefect derives it from ``PREFECT_API_URL`` or its default port 4200, and the UI on
+    any other port shows "Can't connect to Server API". A wildcard ``host`` (``0.0.0.0``, ``::``) is
+    advertised as this machine's host name.
+    """
     cmd = [str(BIN / "prefect"), "server", "start", "--host", host, "--port", str(port)]
     url = f"http://{host}:{port}"
+    public = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+    env = {**(env or os.environ), "PREFECT_SERVER_UI_API_URL": f"http://{public}:{port}/api"}
     return Service("Prefect", url, f"{url}/api/health", _popen(cmd, env, log))
 
 

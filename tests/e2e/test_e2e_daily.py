@@ -165,7 +165,10 @@ def test_dvc_experiments_remote_registry_and_compare(prepared, tmp_path):
     project, env = clone(prepared, tmp_path / "exp")
     subprocess.run(["git", "add", "-A"], cwd=project, env=env, check=True)
     subprocess.run(["git", "commit", "-qm", "data stages"], cwd=project, env=env, check=True)
-    result = run_cli(["dvc", "exp", "run", "-S", "train.grid.epochs=[1]"], project, env)
+    # the quick profile registers no models unless asked to, as here
+    result = run_cli(
+        ["dvc", "exp", "run", "-S", "train.grid.epochs=[1]", "-S", "profile.register_models=true"], project, env
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "medium.best.psnr" in run_cli(["dvc", "exp", "show", "--csv"], project, env).stdout
 
@@ -177,6 +180,7 @@ def test_dvc_experiments_remote_registry_and_compare(prepared, tmp_path):
 
     compared = run_cli(["mrirecon", "compare", "--metric", "test_psnr"], project, env)
     assert compared.returncode == 0, compared.stderr[-2000:]
+    assert "(profile quick)" in compared.stdout
     assert "sorted by test_psnr" in compared.stdout and (project / "reports" / "compare_test_psnr.png").exists()
 
     # DVC remote: push, then pull into a fresh clone restores data/

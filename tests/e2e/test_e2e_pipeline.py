@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import subprocess
 import tarfile
 
 import pytest
@@ -25,7 +27,7 @@ def finished_project(tmp_path_factory, real_source):
 
 def test_whole_dag_writes_reports_and_beats_zero_filled(finished_project):
     project, _, result = finished_project
-    assert "best grid point" in result.stdout and "mlflow ui --backend-store-uri sqlite:///" in result.stdout
+    assert "best grid point" in result.stdout and "mrirecon ui" in result.stdout
     report = json.loads((project / "reports/metrics.json").read_text())
     assert set(report) == {"medium", "synthetic_phase", "findings"}  # conventions: reports/conventions.json
     assert set(report["findings"]["medium"]["best"]) == {report["medium"]["best"]["model"]}
@@ -56,6 +58,12 @@ def test_mlflow_parent_and_child_runs(finished_project):
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if r.data.tags.get("role") == "parent"]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    # a readable name (profile, local start time, short commit), the code's commit not made dirty by the run
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True).stdout.strip()
+    assert parents[0].data.tags["git_commit"] == head
+    assert re.fullmatch(rf"quick \d{{4}}-\d\d-\d\d \d\d:\d\d {head[:7]}", parents[0].info.run_name)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert client.search_registered_models() == []  # the quick profile registers no models
     parent_id = parents[0].info.run_id
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent_id]
     assert len(children) == 2
@@ -76,7 +84,7 @@ def test_mlflow_parent_and_child_runs(finished_project):
         } <= set(child.data.metrics)
         assert len(client.get_metric_history(child.info.run_id, "val_loss")) == 2  # one per epoch
         assert child.data.tags["data_version"].startswith("slices:")
-        assert len(child.data.tags["git_commit"]) >= 40
+        assert child.data.tags["git_commit"] == head and child.data.tags["profile"] == "quick"
         artifacts = {a.path for a in client.list_artifacts(child.info.run_id, "model")}
         assert "model/model.weights.h5" in artifacts
         assert [a.path for a in client.list_artifacts(child.info.run_id, "images")] == ["images/test_slices.png"]
