@@ -22,7 +22,8 @@ def model_name(intensity: str) -> str:
 def register_best_task(root: Path, report: dict) -> dict[str, dict]:
     """Register each intensity's best grid point (lowest validation MSE) as a model version.
 
-    The version points at the run's ``model/`` artifacts (weights + spec) and carries the
+    The version points at the run's ``model/`` artifacts, an MLflow pyfunc model
+    (:mod:`mrirecon.ops.mlflow_model`: ``mlflow.pyfunc.load_model("models:/<name>@champion")``), and carries the
     validation MSE and test metrics as tags. It becomes ``champion`` if there is none yet or
     if its validation MSE is lower than the champion's (selection never uses test metrics).
     A run already registered under that name is not registered again.

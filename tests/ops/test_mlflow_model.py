@@ -144,3 +144,13 @@ def test_a_registered_champion_loads_with_pyfunc_and_reconstructs_like_the_proje
     assert spec_again == spec and spec_again.recipe == RECIPE
     for a, b in zip(again.get_weights(), network.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_recipe_is_part_of_the_config_hash_so_points_without_one_are_retrained():
+    from tasks.train import config_hash
+
+    point, settings = GridPoint("kspace", 2, 2, 2, "medium"), ModelSettings(kspace_filters=4)
+    before = config_hash(point, settings, "v")  # as written into result.json before recipes existed
+    with_recipe = config_hash(point, settings, "v", RECIPE)
+    assert with_recipe != before and with_recipe == config_hash(point, settings, "v", RECIPE.model_copy())
+    assert config_hash(point, settings, "v", RECIPE.model_copy(update={"percentile": 99.0})) != with_recipe
