@@ -66,7 +66,7 @@ def evaluate_external_flow(source: str, out: str | None = None, run_id: str | No
 
     recipes = [read_spec(layout.root / p["model_dir"]).recipe for p in summary["points"]]
     mismatch, slice_params = None, None
-    if all(r is not None for r in recipes):
+    if recipes and all(r is not None for r in recipes):
         known = [r for r in recipes if r is not None]
         mismatch = recipe_mismatch(params, known, "following the recipe")
         params = params_following(params, known)
