@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import flow
+from prefect import flow, get_run_logger
 
 from mrirecon.config import Params, load_params
 from mrirecon.evaluation.report import PointResult
 from mrirecon.evaluation.scoring import gap_slices
+from mrirecon.models.recipe import recipe_mismatch
 from mrirecon.ops.project import Layout, find_root
 from mrirecon.stages.evaluate import read_history, read_train_summary, scored_intensities
 from tasks.artifacts import publish_artifacts_task
@@ -66,12 +67,19 @@ def score_and_report(
 def evaluate_flow(out: str | None = None, run_id: str | None = None) -> dict:
     """Score every trained grid point (or only ``run_id``), the zero-filled and CS baselines on test subjects;
     diagnose overfitting and robustness; write reports (to ``out``, default ``reports/``); log them to the
-    MLflow parent run; register the best models."""
+    MLflow parent run; register the best models. Where ``params.yaml``'s slices or masks disagree with a model's
+    recipe (``spec.json: recipe``), one warning line says so (``result["recipe_mismatch"]``)."""
     layout = Layout(find_root())
     params = load_params(layout.params)
     summary = read_train_summary(layout.models, run_id)
+    from mrirecon.models.checkpoint import read_spec  # imports Keras
+
+    recipes = [read_spec(layout.root / p["model_dir"]).recipe for p in summary["points"]]
+    mismatch = recipe_mismatch(params, [r for r in recipes if r is not None], "the test slices follow params.yaml")
+    if mismatch:
+        get_run_logger().warning(mismatch)
     reports = Path(out).resolve() if out else layout.reports
     report, _ = score_and_report(layout, params, summary, layout.slices, layout.masks, reports, external=False)
     register_best_task(layout.root, report, params.profile)
     log_parent_task(layout.root, summary["parent_run_id"], report, reports)
-    return {"reports": str(reports), "report": report}
+    return {"reports": str(reports), "report": report, "recipe_mismatch": mismatch}

@@ -12,7 +12,8 @@ threads. Locally the task runner is a thread pool whose threads only wait on tho
 processes: unlike Prefect's process-pool runner, it keeps every task run in the same Prefect
 API as the flow (with the ephemeral API, pool processes would each start a server of their own).
 A point whose folder in ``models/`` already holds a finished result for the same configuration
-and data (same ``config_hash``) is reused, not retrained, so a killed run resumes where it
+and data (same ``config_hash``, which includes the point's recipe,
+:mod:`mrirecon.models.recipe`) is reused, not retrained, so a killed run resumes where it
 stopped and a grid change trains only the new points; a training with some points finished runs
 only to the largest unfinished epoch count and writes only the unfinished points. Each training
 travels to its process as a :class:`mrirecon.ops.worker.TrainJob`.
@@ -29,6 +30,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from mrirecon.config import load_params
 from mrirecon.data.storage import write_json
 from mrirecon.grid import expand_grid
+from mrirecon.models.recipe import recipe_for, training_pixel_mm
 from mrirecon.ops import tracking
 from mrirecon.ops.project import Layout, find_root
 from mrirecon.ops.provenance import file_md5, git_commit
@@ -73,14 +75,17 @@ def train_flow(workers: int | None = None, dask_address: str | None = None) -> d
         {"grid_points": len(points), **{f"grid.{k}": v for k, v in params.train.grid.items()}},
     )
     settings = params.train.settings()
+    pixel_mm = training_pixel_mm(layout.slices)
     n_workers = 1 if dask_address else max(1, workers or 1)
     threads = None if dask_address else max(1, (os.cpu_count() or 1) // n_workers)
     results: dict[str, dict] = {}
     todo = []  # the trainings to run, each restricted to its unfinished points
+    recipes = {}  # training name -> its recipe (the points of a training share intensity and synthetic phase)
     for group in plan_trainings(points, settings):
+        recipe = recipes[group.name] = recipe_for(params, group.final.intensity, group.final.synthetic_phase, pixel_mm)
         unfinished = []
         for point in group.points:
-            done = finished_point(layout.root, layout.models, point, settings, tags["data_version"])
+            done = finished_point(layout.root, layout.models, point, settings, tags["data_version"], recipe)
             if done:
                 logger.info("%s: already trained (MLflow run %s), reusing", point.name, done["run_id"])
                 results[point.name] = done
@@ -108,9 +113,12 @@ def train_flow(workers: int | None = None, dask_address: str | None = None) -> d
                 experiment_id=experiment_id,
                 parent_run_id=parent,
                 tags=tags,
-                config_hashes=tuple(config_hash(p, settings, tags["data_version"]) for p in group.points),
+                config_hashes=tuple(
+                    config_hash(p, settings, tags["data_version"], recipes[group.name]) for p in group.points
+                ),
                 tracking_uri=tracking.tracking_uri(layout.root),
                 threads=threads,
+                recipe=recipes[group.name],
             )
             for group in todo
         ]

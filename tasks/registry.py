@@ -24,8 +24,9 @@ def register_best_task(root: Path, report: dict, profile: ProfileParams) -> dict
     """Register each intensity's best grid point (lowest validation MSE) as a model version, if
     ``profile.register_models`` (smoke profiles such as ``quick`` register nothing).
 
-    The version points at the run's ``model/`` artifacts (weights + spec) and carries the
-    validation MSE, test metrics, data version and profile as tags. It becomes ``champion`` if there
+    The version points at the run's ``model/`` artifacts, an MLflow pyfunc model
+    (:mod:`mrirecon.ops.mlflow_model`: ``mlflow.pyfunc.load_model("models:/<name>@champion")``), and carries
+    the validation MSE, test metrics, data version and profile as tags. It becomes ``champion`` if there
     is none yet, if the champion was selected on another data version (its validation MSE is on other
     subjects, so not comparable: the newest data wins), or if its validation MSE is lower than the
     champion's (selection never uses test metrics). A run already registered under that name is not

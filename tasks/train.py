@@ -14,32 +14,45 @@ from prefect.cache_policies import NO_CACHE
 
 from mrirecon.config import ModelSettings
 from mrirecon.grid import GridPoint
+from mrirecon.models.recipe import Recipe
 from mrirecon.ops import tracking
 from mrirecon.ops.worker import TrainJob, run_in_fresh_process
 from mrirecon.stages.train import RESULT
 
 
-def config_hash(point: GridPoint, settings: ModelSettings, data_version: str) -> str:
-    """SHA-256 (16 hex digits) of a grid point's params, shared settings and data version."""
-    blob = json.dumps(
-        {"point": point.as_params(), "settings": settings.model_dump(), "data": data_version}, sort_keys=True
-    )
+def config_hash(point: GridPoint, settings: ModelSettings, data_version: str, recipe: Recipe | None = None) -> str:
+    """SHA-256 (16 hex digits) of a grid point's params, shared settings, data version and, if given, recipe
+    (:class:`mrirecon.models.recipe.Recipe`).
+
+    The train flow always passes the recipe, so points trained before recipes existed (whose hash has
+    none) are retrained once: they lack a recipe in ``spec.json`` and an MLflow model in their run.
+    """
+    config = {"point": point.as_params(), "settings": settings.model_dump(), "data": data_version}
+    if recipe is not None:
+        config["recipe"] = recipe.model_dump(mode="json")
+    blob = json.dumps(config, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def finished_point(
-    root: Path, models_dir: Path, point: GridPoint, settings: ModelSettings, data_version: str
+    root: Path,
+    models_dir: Path,
+    point: GridPoint,
+    settings: ModelSettings,
+    data_version: str,
+    recipe: Recipe | None = None,
 ) -> dict | None:
     """The saved result of ``point`` if it finished before with the same configuration and data.
 
     A point counts as finished when ``models/<name>/result.json`` (written last, by an
-    atomic folder rename) has the same ``config_hash`` and its MLflow run is FINISHED.
+    atomic folder rename) has the same ``config_hash`` (:func:`config_hash`, with ``recipe``) and its
+    MLflow run is FINISHED.
     """
     path = models_dir / point.name / RESULT
     if not path.exists():
         return None
     result = json.loads(path.read_text())
-    if result.get("config_hash") != config_hash(point, settings, data_version):
+    if result.get("config_hash") != config_hash(point, settings, data_version, recipe):
         return None
     try:
         status = tracking.client_for(root).get_run(result["run_id"]).info.status

@@ -126,6 +126,8 @@ def evaluate(
         from flows.evaluate_external import evaluate_external_flow
 
         result = run_flow(evaluate_external_flow, source=source, out=out, run_id=run_id)
+    if result.get("recipe_mismatch"):
+        typer.echo(result["recipe_mismatch"], err=True)
     if source is None and out is None:
         print_results(layout)
     else:

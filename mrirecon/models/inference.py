@@ -58,19 +58,36 @@ def model_inputs(
     """
     settings = settings or ModelSettings()
     measured, truth = measure(data, synthetic_phase, settings.seed, noise_fraction, settings.seed)
+    x = kspace_inputs(kind, measured, data.masks, settings)
     if kind == "image" and not settings.image_data_consistency:
-        return zero_filled_magnitude(measured)[..., None], data.images[..., None]
+        return x, data.images[..., None]
+    if kind == "image" and settings.refine_filters:
+        return x, np.abs(truth).astype(np.float32)[..., None]
     if kind == "image":
-        x = {
-            "zero_filled": complex_to_channels(ifft2c(measured)),
-            "kspace": complex_to_channels(measured * KSPACE_SCALE),
-            "mask": data.masks.astype(np.float32),
-        }
-        if settings.refine_filters:
-            return x, np.abs(truth).astype(np.float32)[..., None]
         return x, complex_to_channels(truth.astype(np.complex64))
-    x = {"kspace": complex_to_channels(measured * KSPACE_SCALE), "mask": data.masks.astype(np.float32)}
     return x, complex_to_channels(fft2c(truth) * KSPACE_SCALE)  # target: the full, noiseless k-space
+
+
+def kspace_inputs(kind: str, measured: np.ndarray, masks: np.ndarray, settings: ModelSettings):
+    """Network inputs of a grid point from measured k-space alone (the input half of :func:`model_inputs`).
+
+    Args:
+        kind: ``image`` or ``kspace`` (:data:`mrirecon.grid.MODEL_KINDS`).
+        measured: complex ``(N, H, W)`` undersampled k-space ``M F(x)`` (centred orthonormal FFT,
+            :mod:`mrirecon.mri.fft`; unmeasured columns 0).
+        masks: bool or {0, 1} ``(N, W)``, 1 = measured phase-encode column.
+        settings: the point's settings (image data consistency or not).
+
+    Returns:
+        float32 arrays as :func:`model_inputs` ``x``: ``(N, H, W, 1)`` zero-filled magnitudes, or a dict of
+        ``zero_filled`` / ``kspace`` ``(N, H, W, 2)`` and ``mask`` ``(N, W)``.
+    """
+    if kind == "image" and not settings.image_data_consistency:
+        return zero_filled_magnitude(measured)[..., None]
+    x = {"kspace": complex_to_channels(measured * KSPACE_SCALE), "mask": np.asarray(masks).astype(np.float32)}
+    if kind == "image":
+        return {"zero_filled": complex_to_channels(ifft2c(measured)), **x}
+    return x
 
 
 def reconstruct(
@@ -84,8 +101,44 @@ def reconstruct(
 ) -> np.ndarray:
     """Magnitude reconstructions of a slice set, float32 ``(N, H, W)``."""
     settings = settings or ModelSettings()
-    x, _ = model_inputs(kind, data, settings, synthetic_phase, noise_fraction)
-    out = model.predict(x, batch_size=batch_size, verbose=0)
+    measured, _ = measure(data, synthetic_phase, settings.seed, noise_fraction, settings.seed)
+    return reconstruct_kspace(model, kind, measured, data.masks, settings, batch_size)
+
+
+def reconstruct_kspace(
+    model: keras.Model,
+    kind: str,
+    measured: np.ndarray,
+    masks: np.ndarray,
+    settings: ModelSettings,
+    batch_size: int = 32,
+) -> np.ndarray:
+    """Magnitude reconstructions from measured k-space and masks: what :func:`reconstruct` does after simulating
+    the measurement, for k-space that comes from elsewhere (the MLflow model, :mod:`mrirecon.ops.mlflow_model`).
+
+    Args:
+        model: the grid point's network (:func:`mrirecon.models.checkpoint.load_trained_model`).
+        kind: its ``point.model`` (``image`` or ``kspace``).
+        measured: complex ``(N, H, W)`` k-space ``M F(x)`` of slices ``x`` prepared as the point's recipe says
+            (:class:`mrirecon.models.recipe.Recipe`: normalised so the volume's percentile is 1, ``H = W`` =
+            the network's size), ``F`` the centred orthonormal FFT (:func:`mrirecon.mri.fft.fft2c`).
+        masks: bool or {0, 1} ``(N, W)``, 1 = measured phase-encode column (k-space column).
+        settings: the point's settings.
+        batch_size: slices per forward pass.
+
+    Returns:
+        float32 ``(N, H, W)`` magnitude reconstructions in the units of the normalised images.
+
+    Raises:
+        ValueError: if the shapes disagree with each other or with the network's input size.
+    """
+    measured, masks = np.asarray(measured), np.asarray(masks)
+    size = model.inputs[0].shape[1]
+    if measured.ndim != 3 or measured.shape[1:] != (size, size):
+        raise ValueError(f"k-space must be (N, {size}, {size}) for this network, got shape {measured.shape}")
+    if masks.shape != (measured.shape[0], size):
+        raise ValueError(f"mask must be (N, W) = {(measured.shape[0], size)}, got shape {masks.shape}")
+    out = model.predict(kspace_inputs(kind, measured, masks, settings), batch_size=batch_size, verbose=0)
     if kind == "image" and (not settings.image_data_consistency or settings.refine_filters):
         return out[..., 0].astype(np.float32)
     if kind == "image":

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
 from mrirecon.config import Params
+from mrirecon.mri.subsample import Intensity
 
 #: Slice orientation of every stored slice (:func:`mrirecon.data.slices.axial_image`).
 ORIENTATION = (
@@ -140,3 +141,52 @@ def recipe_differences(recipe: Recipe, params: Params) -> list[str]:
     if pixel is not None and not np.allclose(recipe.pixel_mm, (pixel, pixel), atol=1e-6):
         out.append(f"slices.pixel_mm: model {list(recipe.pixel_mm)}, params.yaml {pixel}")
     return out
+
+
+def params_following(params: Params, recipes: list[Recipe]) -> Params:
+    """``params`` with every setting a recipe fixes taken from ``recipes`` (the trained models'): ``slices``
+    (``percentile``, ``size``, ``window_mm``, ``pixel_mm`` = the recipe's column pixel size: slices are resampled
+    to square pixels), ``masks`` (``type``, ``seed``, and each recipe's intensity with its acceleration and centre
+    fraction, added if params.yaml lacks it) and ``train.seed`` (the synthetic-phase seed). Used where data are
+    prepared for trained models (``mrirecon evaluate --source``), so they see inputs made as in training
+    whatever ``params.yaml`` says.
+
+    Raises:
+        ValueError: if ``recipes`` is empty or the recipes disagree on a shared setting (models of different
+            trainings); the message names the setting.
+    """
+    if not recipes:
+        raise ValueError("no recipe to follow")
+    first = recipes[0]
+    for field in ("percentile", "size", "window_mm", "pixel_mm", "mask_type", "mask_seed", "phase_seed", "fft"):
+        values = sorted({str(getattr(r, field)) for r in recipes})
+        if len(values) > 1:
+            raise ValueError(f"the trained models' recipes disagree on {field}: {', '.join(values)}")
+    intensities = dict(params.masks.intensities)
+    for recipe in recipes:
+        intensities[recipe.intensity] = Intensity(
+            name=recipe.intensity, acceleration=recipe.acceleration, center_fraction=recipe.center_fraction
+        )
+    slices = params.slices.model_copy(
+        update={
+            "percentile": first.percentile,
+            "size": first.size,
+            "window_mm": first.window_mm,
+            "pixel_mm": first.pixel_mm[1],
+        }
+    )
+    masks = params.masks.model_copy(
+        update={"type": first.mask_type, "seed": first.mask_seed, "intensities": intensities}
+    )
+    train = params.train.model_copy(update={"seed": first.phase_seed}) if params.train is not None else None
+    return params.model_copy(update={"slices": slices, "masks": masks, "train": train})
+
+
+def recipe_mismatch(params: Params, recipes: list[Recipe], consequence: str) -> str | None:
+    """One line ``"params.yaml differs from the trained models' recipe (<consequence>): <key>: model X,
+    params.yaml Y; ..."`` naming every setting where ``params`` disagrees with ``recipes``
+    (:func:`recipe_differences`, each difference once), or None when they agree."""
+    differences = list(dict.fromkeys(d for recipe in recipes for d in recipe_differences(recipe, params)))
+    if not differences:
+        return None
+    return f"params.yaml differs from the trained models' recipe ({consequence}): " + "; ".join(differences)

@@ -14,6 +14,7 @@ import os
 import queue
 import resource
 import socket
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from mrirecon.config import ModelSettings
 from mrirecon.grid import GridPoint, TrainingGroup
+from mrirecon.models.recipe import Recipe
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class TrainJob:
             in the order of ``group.points`` (empty: ``""`` for each).
         tracking_uri: MLflow tracking URI to use (long-lived Dask workers serve many projects).
         threads: TensorFlow intra-op threads (None = TensorFlow's default).
+        recipe: the group's :class:`mrirecon.models.recipe.Recipe` (its points share intensity and synthetic
+            phase), written into each ``spec.json`` and logged as ``recipe.*`` params (None: neither).
 
     Raises:
         ValueError: if ``config_hashes`` is neither empty nor one per point.
@@ -57,6 +61,7 @@ class TrainJob:
     config_hashes: tuple[str, ...] = ()
     tracking_uri: str | None = None
     threads: int | None = None
+    recipe: Recipe | None = None
 
     def __post_init__(self) -> None:
         if self.config_hashes and len(self.config_hashes) != len(self.group.points):
@@ -123,10 +128,12 @@ def train_job(job: TrainJob) -> list[dict]:
     """Run one training and save, log and publish each of its grid points as soon as it is reached.
 
     Each point is an MLflow child run of the parent run (tags ``grid_point``, ``training`` = the
-    group's name, ``config_hash``, ``host``, ``pid`` and ``job.tags``; params: the point's axes and
-    the settings). Per-epoch ``loss``/``val_loss`` go to every run whose point has at least that many
-    epochs. At a point's epoch count its summary metrics and tag ``stopped_early`` are logged, its
-    folder is logged as artifacts under ``model/`` and published, and its run ends FINISHED; if the
+    group's name, ``config_hash``, ``host``, ``pid`` and ``job.tags``; params: the point's axes, the
+    settings and the recipe as ``recipe.<field>``). Per-epoch ``loss``/``val_loss`` go to every run
+    whose point has at least that many epochs. At a point's epoch count its summary metrics and tag
+    ``stopped_early`` are logged, it is logged as an MLflow model under ``model/``
+    (:mod:`mrirecon.ops.mlflow_model`; metric ``model_log_s``: the seconds that took) with
+    ``history.json`` beside it, its folder is published, and its run ends FINISHED; if the
     training fails later, the runs not yet finished end FAILED and the published points stay.
 
     Returns:
@@ -147,7 +154,8 @@ def train_job(job: TrainJob) -> list[dict]:
         tf.config.threading.set_inter_op_parallelism_threads(min(2, job.threads))
     from mrirecon.data.slice_set import SliceSet
     from mrirecon.ops import tracking
-    from mrirecon.stages.train import TrainedPoint, publish, train_group
+    from mrirecon.ops.mlflow_model import log_mlflow_model
+    from mrirecon.stages.train import HISTORY, TrainedPoint, publish, train_group
 
     group = job.group
     run_ids: dict[str, str] = {}
@@ -171,7 +179,8 @@ def train_job(job: TrainJob) -> list[dict]:
             )
             run_ids[point.name] = run_id
             open_runs.append(run_id)
-            tracking.log_params(root, run_id, {**point.as_params(), **job.settings.model_dump()})
+            recipe = job.recipe.as_params() if job.recipe is not None else {}
+            tracking.log_params(root, run_id, {**point.as_params(), **job.settings.model_dump(), **recipe})
 
         def on_data(train: SliceSet, val: SliceSet) -> None:
             for run_id in run_ids.values():
@@ -199,7 +208,11 @@ def train_job(job: TrainJob) -> list[dict]:
             }
             tracking.log_metrics(root, run_id, summary)
             tracking.set_tags(root, run_id, {"stopped_early": str(trained.stopped_early)})  # "True" / "False"
-            tracking.client_for(root).log_artifacts(run_id, str(trained.staging), "model")
+            client = tracking.client_for(root)
+            started = time.perf_counter()
+            log_mlflow_model(client, run_id, trained.staging)
+            client.log_artifact(run_id, str(trained.staging / HISTORY))
+            tracking.log_metrics(root, run_id, {"model_log_s": time.perf_counter() - started})
             outcome = {
                 "name": point.name,
                 "run_id": run_id,
@@ -214,7 +227,8 @@ def train_job(job: TrainJob) -> list[dict]:
             outcomes[point.name] = outcome
             report_progress(f"[{group.name}] {point.name}: val_mse={trained.val_mse:.5g}, published")
 
-        train_group(group, job.settings, job.slices, job.masks, job.models_dir, run_ids, on_data, on_epoch, on_trained)
+        paths = (job.slices, job.masks, job.models_dir)
+        train_group(group, job.settings, *paths, run_ids, on_data, on_epoch, on_trained, job.recipe)
     except BaseException:
         for run_id in open_runs:
             tracking.end_run(root, run_id, "FAILED")

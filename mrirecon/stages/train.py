@@ -5,7 +5,8 @@ it are :mod:`mrirecon.ops.worker`, the grid and the parent run :mod:`flows.train
 :func:`train_group` trains a :class:`mrirecon.grid.TrainingGroup` (grid points that differ only in
 ``epochs``) once on the train split of its intensity, validating on the val split, to the largest
 epoch count. At the end of each point's epoch count it writes that point into a staging folder
-``models/.<name>.tmp``: ``model.weights.h5`` and ``spec.json`` (:mod:`mrirecon.models.checkpoint`)
+``models/.<name>.tmp``: ``model.weights.h5`` and ``spec.json`` (:mod:`mrirecon.models.checkpoint`, with the
+point's :class:`~mrirecon.models.recipe.Recipe`)
 and ``history.json`` (Keras per-epoch ``{"loss": [...], "val_loss": [...]}``, one value per epoch
 of that point). :func:`publish` adds ``result.json`` and renames the folder to ``models/<name>`` in
 one step, so a point counts as done only once its folder is complete.
@@ -23,6 +24,7 @@ from mrirecon.data.slice_set import SliceSet, load_slice_set
 from mrirecon.data.storage import write_json
 from mrirecon.grid import GridPoint, TrainingGroup, training_groups
 from mrirecon.models.checkpoint import ModelSpec, save_checkpoint
+from mrirecon.models.recipe import Recipe
 from mrirecon.models.training import TrainResult, train_point
 
 HISTORY = "history.json"
@@ -78,6 +80,7 @@ def train_group(
     on_data: Callable[[SliceSet, SliceSet], None] | None = None,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     on_trained: Callable[[TrainedPoint], None] | None = None,
+    recipe: Recipe | None = None,
 ) -> list[TrainedPoint]:
     """Train ``group`` once, to its largest epoch count, and stage each of its points at its own
     epoch count (see the module docstring).
@@ -99,6 +102,8 @@ def train_group(
         on_epoch: called with ``(epoch, {"loss", "val_loss"})`` after each epoch (1-based), before
             the checkpoint of that epoch.
         on_trained: called with each :class:`TrainedPoint` as soon as it is staged (ascending epochs).
+        recipe: the group's recipe (:func:`mrirecon.models.recipe.recipe_for`; its points share intensity and
+            synthetic phase), written into each ``spec.json``.
 
     Returns:
         the group's :class:`TrainedPoint` s in the order of ``group.points``.
@@ -120,7 +125,7 @@ def train_group(
         staging = models_dir / f".{point.name}.tmp"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        save_checkpoint(result.model, ModelSpec(point, settings, size, run_ids.get(point.name, "")), staging)
+        save_checkpoint(result.model, ModelSpec(point, settings, size, run_ids.get(point.name, ""), recipe), staging)
         write_json(staging / HISTORY, result.history)
         done = TrainedPoint(
             point,

@@ -8,10 +8,13 @@ import re
 import subprocess
 import tarfile
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from conftest import make_project_copy, project_env, run_cli
 from mlflow.tracking import MlflowClient
+
+from mrirecon.data.slice_set import load_slice_set
 
 pytestmark = pytest.mark.e2e
 
@@ -85,8 +88,9 @@ def test_mlflow_parent_and_child_runs(finished_project):
         assert len(client.get_metric_history(child.info.run_id, "val_loss")) == 2  # one per epoch
         assert child.data.tags["data_version"].startswith("slices:")
         assert child.data.tags["git_commit"] == head and child.data.tags["profile"] == "quick"
-        artifacts = {a.path for a in client.list_artifacts(child.info.run_id, "model")}
-        assert "model/model.weights.h5" in artifacts
+        artifacts = {a.path for a in client.list_artifacts(child.info.run_id, "model/artifacts/checkpoint")}
+        assert "model/artifacts/checkpoint/model.weights.h5" in artifacts  # inside the MLflow model
+        assert child.data.params["recipe.percentile"] == "99.5" and "recipe.pixel_mm" in child.data.params
         assert [a.path for a in client.list_artifacts(child.info.run_id, "images")] == ["images/test_slices.png"]
     assert {"medium_best_psnr", "medium_zero_filled_psnr"} <= set(parents[0].data.metrics)
 
@@ -121,6 +125,31 @@ def test_evaluate_on_other_volumes(finished_project, real_source, tmp_path):
     assert report["medium"]["best"]["psnr"] > 15
     assert (out / "work" / "slices.parquet").exists() and (out / "grid.csv").exists()
     assert run_cli(["dvc", "status"], project, env).stdout.strip().endswith("up to date.")  # data/ untouched
+
+    # a params.yaml that disagrees with the models' recipe is reported in one line and not used
+    original = (project / "params.yaml").read_text()
+    params = yaml.safe_load(original)
+    params["slices"]["percentile"] = 90.0
+    params["masks"]["intensities"]["medium"]["acceleration"] = 5.0
+    try:
+        (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        changed = tmp_path / "external-changed"
+        result = run_cli(["mrirecon", "evaluate", "--source", str(archive), "--out", str(changed)], project, env)
+    finally:
+        (project / "params.yaml").write_text(original)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("params.yaml differs")]
+    assert lines == [
+        "params.yaml differs from the trained models' recipe (following the recipe): "
+        "masks.intensities.medium.acceleration: model 4.0, params.yaml 5.0; slices.percentile: model 99.5, "
+        "params.yaml 90.0"
+    ]
+    scales = [
+        pq.read_table(d / "work" / "slices.parquet", columns=["scale"]).column(0).to_pylist() for d in (out, changed)
+    ]
+    assert scales[0] == scales[1]  # normalised with the recipe's percentile
+    assert load_slice_set(changed / "work/slices.parquet", changed / "work/masks.parquet", "medium").acceleration == 4.0
+    assert json.loads((changed / "metrics.json").read_text())["medium"]["best"] == report["medium"]["best"]
 
 
 def test_changing_the_fft_module_makes_the_stages_that_use_it_stale(finished_project):

@@ -68,3 +68,33 @@ def test_spec_json_round_trips_the_recipe(tmp_path):
     spec = ModelSpec(point, ModelSettings(base_filters=4), 32, "abc", recipe)
     save_checkpoint(build_model(point, 32, spec.settings), spec, tmp_path)
     assert read_spec(tmp_path) == spec and isinstance(read_spec(tmp_path).recipe, Recipe)
+
+
+def test_params_following_takes_every_recipe_setting_and_reports_the_changed_params_in_one_line():
+    from mrirecon.models.recipe import params_following, recipe_mismatch
+
+    params = load_params(ROOT / "params.yaml")
+    recipes = [recipe_for(params, "medium", False, (1.5, 1.5)), recipe_for(params, "high", True, (1.5, 1.5))]
+    assert recipe_mismatch(params, recipes, "following the recipe") is None
+    masks = params.masks.model_copy(
+        update={"intensities": {"medium": params.masks.intensities["medium"].model_copy(update={"acceleration": 5.0})}}
+    )
+    changed = params.model_copy(
+        update={"slices": params.slices.model_copy(update={"percentile": 99.0, "size": 64}), "masks": masks}
+    )
+    assert recipe_mismatch(changed, recipes, "following the recipe") == (
+        "params.yaml differs from the trained models' recipe (following the recipe): "
+        "masks.intensities.medium.acceleration: model 4.0, params.yaml 5.0; "
+        "slices.percentile: model 99.5, params.yaml 99.0; slices.size: model 128, params.yaml 64; "
+        "masks.intensities: model intensity 'high' not in params.yaml"
+    )
+    followed = params_following(changed, recipes)
+    assert (followed.slices.percentile, followed.slices.size, followed.slices.pixel_mm) == (99.5, 128, 1.5)
+    assert {k: (v.acceleration, v.center_fraction) for k, v in followed.masks.intensities.items()} == {
+        "medium": (4.0, 0.08),
+        "high": (8.0, 0.04),
+    }
+    assert all(recipe_differences(r, followed) == [] for r in recipes)
+    other = recipes[0].model_copy(update={"percentile": 98.0})
+    with pytest.raises(ValueError, match="recipes disagree on percentile: 98.0, 99.5"):
+        params_following(params, [recipes[1], other])
