@@ -137,7 +137,7 @@ def write_like(scan: Scan, ras: np.ndarray, dest: str | Path) -> None:
     image.header.set_slope_inter(1.0, 0.0)
     raw = image.to_bytes()
     with atomic_path(dest) as tmp:
-        tmp.write_bytes(gzip.compress(raw, compresslevel=6) if str(dest).endswith(".gz") else raw)
+        tmp.write_bytes(gzip.compress(raw, compresslevel=1) if str(dest).endswith(".gz") else raw)
 
 
 @dataclass(frozen=True)
