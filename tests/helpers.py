@@ -68,3 +68,27 @@ def tiny_slices_and_masks(folder: Path) -> tuple[Path, Path]:
     pq.write_table(pa.Table.from_pylist(rows), slices)
     generate_masks(slices, masks, [Intensity(name="medium", acceleration=4.0, center_fraction=0.125)], "random", 1)
     return slices, masks
+
+
+def ixi_like_nifti(
+    path: Path, shape=(256, 256, 150), voxel_mm=(0.9375, 0.9375, 1.2), dtype=np.int16, slope: float = 0.5
+) -> nib.Nifti1Image:
+    """Write a synthetic head stored like real IXI T1 (sagittal, on-disk axes P, S, R: ``shape`` = (A-P, S-I,
+    R-L), ``voxel_mm`` along them), as ``dtype`` with a scale slope, and return the image as written.
+
+    The head is an ellipsoid of smooth, structured intensity (about 300..1000 scanner units) on a zero
+    background; qform and sform codes are 1 (scanner).
+    """
+    grids = np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij")
+    p, s, r = grids
+    head = (p / 0.8) ** 2 + (s / 0.85) ** 2 + (r / 0.75) ** 2 < 1
+    values = np.where(head, 650 + 250 * np.cos(7 * p) * np.sin(5 * s) + 100 * r, 0.0)
+    affine = np.array(
+        [[0, 0, voxel_mm[2], -90.0], [-voxel_mm[0], 0, 0, 120.0], [0, voxel_mm[1], 0, -130.0], [0, 0, 0, 1]]
+    )
+    img = nib.Nifti1Image(np.round(values / slope).astype(dtype), affine)
+    img.header.set_slope_inter(slope, 0.0)
+    img.set_qform(affine, 1)
+    img.set_sform(affine, 1)
+    nib.save(img, path)
+    return nib.load(path)

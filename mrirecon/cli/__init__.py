@@ -1,4 +1,5 @@
-"""The ``mrirecon`` command: one subcommand per DVC stage, plus ``run`` for the whole DAG.
+"""The ``mrirecon`` command: one subcommand per DVC stage, plus ``run`` for the whole DAG and
+``reconstruct`` (a trained model on one's own scan).
 
 Stage commands are what ``dvc.yaml`` runs; each runs that stage's Prefect flow, so every
 stage run shows in Prefect whichever way it was started.
@@ -8,7 +9,7 @@ stage run shows in Prefect whichever way it was started.
 from mrirecon.cli import stages  # noqa: F401
 
 # isort: split
-from mrirecon.cli import daily  # noqa: F401
+from mrirecon.cli import daily, models  # noqa: F401
 from mrirecon.cli.common import app
 
 __all__ = ["app", "main"]

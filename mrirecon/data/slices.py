@@ -118,26 +118,33 @@ def normalise(volume: np.ndarray, percentile: float = 99.5, subject: str | None 
     return (volume / scale).astype(np.float32), scale
 
 
-def pad_or_crop(image: np.ndarray, size: int) -> np.ndarray:
-    """Centre-pad with zeros and/or centre-crop a 2D image to ``(size, size)``.
+def pad_or_crop(image: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """Centre-pad with zeros and/or centre-crop a 2D image to ``(size, size)`` (or to ``size = (rows, cols)``).
+
+    Padding and cropping use the same offset rule, so ``pad_or_crop(pad_or_crop(x, s), x.shape)`` gives ``x``
+    back wherever the first call kept it (and 0 where it cropped).
 
     Args:
         image: ``(H, W)`` array.
-        size: output side in pixels.
+        size: output side in pixels, or output shape ``(rows, cols)``.
 
     Returns:
-        ``(size, size)`` array of the same dtype.
+        ``(size, size)`` (or ``size``) array of the same dtype.
     """
-    out = np.zeros((size, size), dtype=image.dtype)
+    rows, cols = (size, size) if isinstance(size, int) else size
+    out = np.zeros((rows, cols), dtype=image.dtype)
     h, w = image.shape
-    src_r, dst_r = _centre_span(h, size)
-    src_c, dst_c = _centre_span(w, size)
+    src_r, dst_r = _centre_span(h, rows)
+    src_c, dst_c = _centre_span(w, cols)
     out[dst_r, dst_c] = image[src_r, src_c]
     return out
 
 
-def resample_inplane(image: np.ndarray, row_mm: float, col_mm: float, pixel_mm: float | None) -> np.ndarray:
-    """Resample a 2D slice to square pixels of ``pixel_mm`` (no-op when None or already there).
+def resample_inplane(
+    image: np.ndarray, row_mm: float, col_mm: float, pixel_mm: float | tuple[float, float] | None
+) -> np.ndarray:
+    """Resample a 2D slice to square pixels of ``pixel_mm`` (no-op when None or already there); a pair
+    ``(row_mm, col_mm)`` gives rectangular target pixels (a model's recipe, :mod:`mrirecon.models.recipe`).
 
     Uses ``skimage.transform.rescale`` (bilinear, ``order=1``, with Gaussian anti-aliasing
     when shrinking), so a 1 mm slice evaluated by a model trained on 2 mm data covers the
@@ -150,11 +157,14 @@ def resample_inplane(image: np.ndarray, row_mm: float, col_mm: float, pixel_mm: 
     Returns:
         float32 resampled image.
     """
-    if pixel_mm is None or (abs(row_mm - pixel_mm) < 1e-6 and abs(col_mm - pixel_mm) < 1e-6):
+    if pixel_mm is None:
+        return image
+    target = (pixel_mm, pixel_mm) if isinstance(pixel_mm, int | float) else pixel_mm
+    if abs(row_mm - target[0]) < 1e-6 and abs(col_mm - target[1]) < 1e-6:
         return image
     from skimage.transform import rescale
 
-    factors = (row_mm / pixel_mm, col_mm / pixel_mm)
+    factors = (row_mm / target[0], col_mm / target[1])
     return rescale(image, factors, order=1, anti_aliasing=min(factors) < 1, preserve_range=True).astype(np.float32)
 
 
