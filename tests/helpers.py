@@ -13,6 +13,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from mrirecon.data.slice_set import SliceSet
 from mrirecon.data.slices import axial_image, normalise, pad_or_crop
 from mrirecon.data.volumes import load_volume
 
@@ -43,3 +44,25 @@ def ixi_slice(source: Path, index: int = 60, size: int = 128) -> np.ndarray:
     volume = load_volume(path.name, path.read_bytes())
     scaled, _ = normalise(volume.data)
     return pad_or_crop(np.ascontiguousarray(axial_image(scaled, index)), size)
+
+
+#: Side (pixels) of the synthetic heads of :func:`head` (lesion tests).
+LESION_HEAD_SIZE = 64
+
+
+def head(seed: int = 0) -> np.ndarray:
+    """A 64 x 64 "head": a textured ellipse (0.5-1.0) with a dark hole (0.05) inside, on faint noise (<= 0.02)."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[:LESION_HEAD_SIZE, :LESION_HEAD_SIZE]
+    inside = ((rows - 32) / 26) ** 2 + ((cols - 32) / 20) ** 2 <= 1
+    image = 0.02 * rng.random((LESION_HEAD_SIZE, LESION_HEAD_SIZE))
+    image[inside] = 0.5 + 0.5 * rng.random(inside.sum())
+    image[30:34, 30:34] = 0.05
+    return image.astype(np.float32)
+
+
+def head_set(n: int = 3) -> SliceSet:
+    images = np.stack([head(i) for i in range(n)])
+    return SliceSet(
+        images, np.ones((n, LESION_HEAD_SIZE), bool), [f"IXI{i:03d}" for i in range(n)], np.arange(n) + 50, 1.0
+    )

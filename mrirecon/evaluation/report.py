@@ -34,6 +34,10 @@ class PointResult:
     diagnostics: dict = field(default_factory=dict)
     #: per-subject values behind the metrics (:func:`mrirecon.evaluation.uncertainty.subject_scores`)
     scores: dict = field(default_factory=dict)
+    #: lesion and hallucination scores (:func:`mrirecon.evaluation.lesions.summarise`), {} when not checked
+    lesions: dict = field(default_factory=dict)
+    #: ``(with lesions, without)`` float32 ``(H, W)`` reconstructions of the lesion figure's slice
+    lesion_shown: tuple | None = None
 
 
 #: Per grid point overfitting/robustness diagnostics (see :func:`diagnostics`).
