@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mrirecon.data.storage import atomic_path, write_csv
+from mrirecon.evaluation.lesions import flat_metrics
 from mrirecon.evaluation.uncertainty import RESAMPLES, UNCERTAINTY_KEYS, paired_differences
 from mrirecon.grid import REQUIRED_AXES
 from mrirecon.mri.metrics import CONVENTIONS, METRIC_NAMES
@@ -261,7 +262,8 @@ def write_grid_csv(
     phase_zero_filled_metrics: dict[str, dict[str, float]] | None = None,
 ) -> None:
     """One row per grid point: params, validation MSE, test metrics, PSNR gain over zero-filled
-    (``phase_zero_filled_metrics`` for points trained with synthetic phase) and diagnostics."""
+    (``phase_zero_filled_metrics`` for points trained with synthetic phase), diagnostics and the lesion scores
+    (``lesion_*``, :func:`mrirecon.evaluation.lesions.flat_metrics`; empty where a point has none)."""
     fields = [
         "name",
         *REQUIRED_AXES,
@@ -275,6 +277,7 @@ def write_grid_csv(
         "psnr_gain_db",
         *DIAGNOSTICS,
         "wall_time_s",
+        *dict.fromkeys(k for p in points for k in flat_metrics(p.lesions)),
     ]
     rows = []
     for p in points:
@@ -292,6 +295,7 @@ def write_grid_csv(
                 "psnr_gain_db": p.metrics["psnr"] - zf["psnr"],
                 **{k: p.diagnostics.get(k, "") for k in DIAGNOSTICS},
                 "wall_time_s": p.wall_time_s,
+                **flat_metrics(p.lesions),
             }
         )
     write_csv(path, fields, rows)
