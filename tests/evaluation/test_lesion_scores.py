@@ -132,3 +132,23 @@ def test_flat_metrics_and_the_baselines_lesion_check():
     np.testing.assert_allclose(with_lesions - without, check.lesions.delta[check.shown_slice], atol=1e-5)
     off = EvaluateParams(cs=False, synthetic_phase_baselines=False, lesions=LesionParams(enabled=False))
     assert score_baselines(data, None, off, phase_seed=0).lesions is None
+
+
+def test_lesion_table_rows_from_a_report():
+    from mrirecon.evaluation.tables import lesion_markdown, lesion_rows
+
+    entry = {
+        "contrast_recovery": 0.5,
+        "detectability": 4.0,
+        "missed": 0.25,
+        "smallest_detected_px": 3.0,
+        "spill": 0.1,
+        "false_edges": 0.02,
+        "by_diameter": {"5px": {"contrast_recovery": 0.8}, "1px": {"contrast_recovery": 0.2}},
+    }
+    report = {"conventions": {}, "high": {"acceleration": 8.0, "lesions": {"zero_filled": entry, "cs": None}}}
+    rows = lesion_rows(report)
+    assert len(rows) == 1 and rows[0]["method"] == "zero-filled" and rows[0]["CR smallest"] == 0.2
+    table = lesion_markdown(report)
+    assert "| high | 8 | zero-filled | 0.50 | 0.20 | 4.0 | 25% | 3 | 0.100 | 0.020 |" in table
+    assert lesion_markdown({"conventions": {}, "high": {"acceleration": 8.0}}) == ""
