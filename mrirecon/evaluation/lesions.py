@@ -251,6 +251,15 @@ def score_lesions(
     return summarise(table, spill(lesions, with_lesions, without), edges, settings)
 
 
+def flat_columns(summaries: Sequence[dict]) -> list[str]:
+    """The :func:`flat_metrics` names of ``summaries`` in a fixed order (:data:`SUMMARY_KEYS`, then per diameter,
+    smallest first); none when no summary has lesions."""
+    if not any(summaries):
+        return []
+    sizes = sorted({d for s in summaries if s for d in s["by_diameter"]}, key=lambda d: float(d.removesuffix("px")))
+    return [*(f"lesion_{k}" for k in SUMMARY_KEYS), *(f"lesion_cr_{d}" for d in sizes)]
+
+
 def flat_metrics(summary: dict | None) -> dict[str, float]:
     """``{"lesion_<key>": value}`` of :data:`SUMMARY_KEYS` and ``lesion_cr_<d>px`` per diameter, numbers only
     (a None is left out): MLflow metrics of a child run and ``grid.csv`` columns."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mrirecon.data.storage import atomic_path, write_csv
-from mrirecon.evaluation.lesions import flat_metrics
+from mrirecon.evaluation.lesions import flat_columns, flat_metrics
 from mrirecon.evaluation.uncertainty import RESAMPLES, UNCERTAINTY_KEYS, paired_differences
 from mrirecon.grid import REQUIRED_AXES
 from mrirecon.mri.metrics import CONVENTIONS, METRIC_NAMES
@@ -277,7 +277,7 @@ def write_grid_csv(
         "psnr_gain_db",
         *DIAGNOSTICS,
         "wall_time_s",
-        *dict.fromkeys(k for p in points for k in flat_metrics(p.lesions)),
+        *flat_columns([p.lesions for p in points]),
     ]
     rows = []
     for p in points:

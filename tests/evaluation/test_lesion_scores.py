@@ -152,3 +152,15 @@ def test_lesion_table_rows_from_a_report():
     table = lesion_markdown(report)
     assert "| high | 8 | zero-filled | 0.50 | 0.20 | 4.0 | 25% | 3 | 0.100 | 0.020 |" in table
     assert lesion_markdown({"conventions": {}, "high": {"acceleration": 8.0}}) == ""
+
+
+def test_flat_columns_have_a_fixed_order():
+    from mrirecon.evaluation.lesions import SUMMARY_KEYS, flat_columns
+
+    a = {"by_diameter": {"5px": {}, "10px": {}}}
+    b = {"by_diameter": {"2px": {}}}
+    assert flat_columns([{}, a, b]) == [
+        *(f"lesion_{k}" for k in SUMMARY_KEYS),
+        *(f"lesion_cr_{d}px" for d in (2, 5, 10)),
+    ]
+    assert flat_columns([{}, {}]) == []
