@@ -182,6 +182,38 @@ class TrainParams(ModelSettings):
         return ModelSettings.model_validate(self.model_dump(include=set(ModelSettings.model_fields)))
 
 
+class LesionParams(_Strict):
+    """Lesion-insertion and hallucination checks (:mod:`mrirecon.mri.lesions`, :mod:`mrirecon.evaluation.lesions`)."""
+
+    enabled: bool = True
+    slices: int | None = Field(24, ge=1)  # evenly spaced test slices with lesions (null = all)
+    per_slice: int = Field(4, ge=1)  # lesions per slice
+    diameters_px: list[float] = Field([1.0, 2.0, 3.0, 4.0, 5.0], min_length=1)  # x pixel size (2 mm for IXI)
+    contrasts: list[float] = Field([-0.4, -0.2, 0.2, 0.4], min_length=1)  # relative to the local tissue mean
+    edge_px: float = Field(1.0, ge=0)  # raised-cosine edge width
+    ring_px: float = Field(3.0, gt=0)  # background ring around each lesion (detectability noise)
+    brain_threshold: float = Field(0.1, gt=0, lt=1)  # brain mask: fraction of the slice maximum
+    margin_px: float = Field(5.0, ge=0)  # lesion rings kept this far inside the head mask (past scalp and skull)
+    detect_threshold: float = Field(3.0, gt=0)  # missed if detectability d' is below (Rose criterion)
+    reliable_fraction: float = Field(0.9, gt=0, le=1)  # "reliably detected": at least this share of a size
+    edge_threshold: float = Field(0.2, gt=0, lt=1)  # false edges: Sobel magnitude >= this x reference max
+    seed: int = 0
+
+    @field_validator("diameters_px")
+    @classmethod
+    def _positive(cls, value: list[float]) -> list[float]:
+        if min(value) <= 0:
+            raise ValueError(f"evaluate.lesions.diameters_px must be > 0, got {value}")
+        return value
+
+    @field_validator("contrasts")
+    @classmethod
+    def _above_minus_one(cls, value: list[float]) -> list[float]:
+        if min(value) <= -1 or 0 in value:
+            raise ValueError(f"evaluate.lesions.contrasts must be > -1 and non-zero, got {value}")
+        return value
+
+
 class EvaluateParams(_Strict):
     tolerance: float = Field(0.05, gt=0, lt=1)  # pct_correct: |est - ref| <= tolerance * max(ref slice)
     figure_slices: int = Field(3, ge=1)  # fixed test slices shown per grid point
@@ -197,6 +229,7 @@ class EvaluateParams(_Strict):
     gap_slices: int | None = Field(None, ge=1)  # training slices for the train-test gap (null = all)
     ci_seed: int = 0  # seed of the bootstrap over test subjects (95% confidence intervals)
     ci_resamples: int = Field(2000, ge=100)  # bootstrap resamples
+    lesions: LesionParams = LesionParams()  # lesion-insertion and hallucination checks
 
 
 class ComputeParams(_Strict):

@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from mrirecon.config import EvaluateParams
 from mrirecon.data.slice_set import SliceSet, load_slice_set
 from mrirecon.evaluation.figures import figure_slices_panel
+from mrirecon.evaluation.lesions import flat_metrics
 from mrirecon.evaluation.report import PointResult, headline_metrics
 from mrirecon.evaluation.scoring import Baselines, evaluate_point, score_baselines
 from mrirecon.ops import tracking
@@ -67,8 +68,8 @@ def evaluate_point_task(
     """Reconstruct the test slices with one trained grid point, score them, and diagnose it
     (:func:`mrirecon.evaluation.scoring.evaluate_point`).
 
-    With ``log_to_mlflow`` the metrics (``test_*``, ``train_*``, ``psnr_gap_db``, ``noisy_psnr`` ...) and a
-    panel of fixed test slices (reference, zero-filled, reconstruction, error map) go to the point's child run.
+    With ``log_to_mlflow`` the metrics (``test_*``, ``train_*``, ``psnr_gap_db``, ``noisy_psnr``, ``lesion_*`` ...)
+    and a panel of fixed test slices (reference, zero-filled, reconstruction, error map) go to the point's child run.
 
     Returns:
         ``(PointResult, reconstructions of the figure slices)``.
@@ -77,6 +78,7 @@ def evaluate_point_task(
     if log_to_mlflow:
         numbers = {f"test_{k}": v for k, v in result.metrics.items()}
         numbers.update({k: float(v) for k, v in result.diagnostics.items()})
+        numbers.update(flat_metrics(result.lesions))
         tracking.log_metrics(root, entry["run_id"], numbers)
         fig = figure_slices_panel(test, evaluate.figure_slices, zero_filled_shown, shown, f"{entry['name']} (test)")
         tracking.client_for(root).log_figure(entry["run_id"], fig, "images/test_slices.png")

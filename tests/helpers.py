@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mrirecon.data.slice_set import SliceSet
 from mrirecon.data.slices import axial_image, normalise, pad_or_crop
 from mrirecon.data.storage import encode_array
 from mrirecon.data.volumes import load_volume
@@ -92,3 +93,25 @@ def ixi_like_nifti(
     img.set_sform(affine, 1)
     nib.save(img, path)
     return nib.load(path)
+
+
+#: Side (pixels) of the synthetic heads of :func:`head` (lesion tests).
+LESION_HEAD_SIZE = 64
+
+
+def head(seed: int = 0) -> np.ndarray:
+    """A 64 x 64 "head": a textured ellipse (0.5-1.0) with a dark hole (0.05) inside, on faint noise (<= 0.02)."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[:LESION_HEAD_SIZE, :LESION_HEAD_SIZE]
+    inside = ((rows - 32) / 26) ** 2 + ((cols - 32) / 20) ** 2 <= 1
+    image = 0.02 * rng.random((LESION_HEAD_SIZE, LESION_HEAD_SIZE))
+    image[inside] = 0.5 + 0.5 * rng.random(inside.sum())
+    image[30:34, 30:34] = 0.05
+    return image.astype(np.float32)
+
+
+def head_set(n: int = 3) -> SliceSet:
+    images = np.stack([head(i) for i in range(n)])
+    return SliceSet(
+        images, np.ones((n, LESION_HEAD_SIZE), bool), [f"IXI{i:03d}" for i in range(n)], np.arange(n) + 50, 1.0
+    )

@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 from mrirecon.data.slice_set import SliceSet  # noqa: E402
 from mrirecon.data.storage import atomic_path  # noqa: E402
 from mrirecon.evaluation.findings import SWEEP_AXES  # noqa: E402
+from mrirecon.evaluation.lesions import LesionCheck  # noqa: E402
 from mrirecon.evaluation.report import PointResult, best_point, figure_indices  # noqa: E402
 
 
@@ -218,6 +219,83 @@ def sweep_figure(points: Sequence[PointResult], axis: str) -> plt.Figure:
         "slice through each intensity's best configuration (lowest validation MSE), other axes fixed at its values",
         fontsize=10,
     )
+    fig.tight_layout()
+    return fig
+
+
+def lesion_figure(check: LesionCheck, best_name: str | None, best_shown: tuple | None, title: str) -> plt.Figure:
+    """The lesion check on one test slice: top row the lesion-inserted reference, zero-filled, CS and best
+    reconstructions with every lesion circled (diameter in pixels written beside it); bottom row the inserted lesion
+    image and each method's ``recon(with) - recon(without)`` (what it made of the lesions; anything away from the
+    circles is spill), on one symmetric colour scale.
+
+    Args:
+        check: the baselines' lesion check (:class:`mrirecon.evaluation.lesions.LesionCheck`).
+        best_name, best_shown: the best grid point's name and ``(with, without)`` reconstructions of the slice
+            (:attr:`mrirecon.evaluation.report.PointResult.lesion_shown`), or None.
+        title: figure title.
+    """
+    i = check.shown_slice
+    inserted = check.lesions
+    reference = inserted.data.images[i]
+    columns = [("reference + lesions", reference, inserted.delta[i])]
+    for name, label in (("zero_filled", "zero-filled"), ("cs", "CS (L1-wavelet)")):
+        if name in check.shown:
+            with_lesions, without = check.shown[name]
+            columns.append((label, with_lesions, with_lesions.astype(np.float64) - without))
+    if best_shown is not None:
+        columns.append((f"best: {best_name}", best_shown[0], best_shown[0].astype(np.float64) - best_shown[1]))
+    fig, axes = plt.subplots(2, len(columns), figsize=(2.8 * len(columns), 5.8), squeeze=False)
+    vmax = float(reference.max())
+    dmax = float(np.abs(inserted.delta[i]).max()) or 1.0
+    mine = [lesion for lesion in inserted.lesions if lesion.slice == i]
+    for col, (label, image, difference) in enumerate(columns):
+        axes[0, col].imshow(image, cmap="gray", vmin=0, vmax=vmax)
+        axes[1, col].imshow(difference, cmap="coolwarm", vmin=-dmax, vmax=dmax)
+        axes[0, col].set_title(label, fontsize=8)
+        axes[1, col].set_title("inserted lesions" if col == 0 else "with - without", fontsize=8)
+        for ax in axes[:, col]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for lesion in mine:
+                circle = plt.Circle((lesion.col, lesion.row), lesion.outer_radius + 1.5, fill=False, lw=0.7)
+                circle.set_edgecolor("lime" if lesion.contrast > 0 else "cyan")
+                ax.add_patch(circle)
+        for lesion in mine:
+            where = (lesion.col + lesion.outer_radius + 2, lesion.row)
+            axes[0, col].annotate(f"{lesion.diameter_px:g}", where, color="yellow", fontsize=6)
+    subject, z = inserted.data.subjects[i], inserted.data.slice_index[i]
+    fig.suptitle(f"{title}\n{subject} z={z}; circles: green bright, cyan dark; numbers: diameter (pixels)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def lesion_sweep_figure(points: Sequence[PointResult], axes_names: Sequence[str]) -> plt.Figure:
+    """Lesion contrast recovery (mean over lesions) against each of ``axes_names`` (e.g. ``layers``, ``epochs``),
+    one line per intensity through its best configuration (:func:`best_slice`): does a deeper or longer-trained
+    network erase small lesions? Dashed: the smallest diameter's recovery. Points without lesion scores or trained
+    with synthetic phase are left out.
+    """
+    points = [p for p in points if p.lesions and not p.params.get("synthetic_phase")]
+    fig, axes = plt.subplots(1, len(axes_names), figsize=(5.5 * len(axes_names), 4.2), squeeze=False)
+    for ax, axis in zip(axes[0], axes_names):
+        for intensity in dict.fromkeys(p.params["intensity"] for p in points):
+            line = best_slice([p for p in points if p.params["intensity"] == intensity], axis)
+            if len(line) < 2:
+                continue
+            x = [p.params[axis] for p in line]
+            (handle,) = ax.plot(x, [p.lesions["contrast_recovery"] for p in line], marker="o", label=intensity)
+            smallest = min(line[0].lesions["by_diameter"], key=lambda d: float(d.removesuffix("px")))
+            if all(smallest in p.lesions["by_diameter"] for p in line):
+                small = [p.lesions["by_diameter"][smallest]["contrast_recovery"] for p in line]
+                ax.plot(x, small, linestyle="--", color=handle.get_color(), label=f"{intensity}, {smallest} lesions")
+        ax.axhline(1.0, color="grey", lw=0.8)
+        ax.set_xlabel(axis)
+        ax.set_ylabel("lesion contrast recovery")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.suptitle("Test lesions: contrast recovery vs depth and training (1 = kept, 0 = erased)", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -182,17 +182,28 @@ def write_findings_csv(path: Path, block: dict) -> None:
 #: Test metrics of each grid point in ``reports/plots/sweep.csv``.
 SWEEP_METRICS = (*(f"{m}{side}" for m in EFFECT_METRICS for side in ("", "_ci_low", "_ci_high")), "volume_psnr")
 #: Columns of ``reports/plots/sweep.csv`` (:func:`sweep_rows`).
-SWEEP_COLUMNS = ("name", *GRID_AXES, "val_mse", *SWEEP_METRICS, "train_psnr")
+#: Lesion scores of each grid point in ``reports/plots/sweep.csv`` (:mod:`mrirecon.evaluation.lesions`).
+SWEEP_LESION_METRICS = ("contrast_recovery", "detectability", "missed")
+SWEEP_COLUMNS = (
+    "name",
+    *GRID_AXES,
+    "val_mse",
+    *SWEEP_METRICS,
+    "train_psnr",
+    *(f"lesion_{m}" for m in SWEEP_LESION_METRICS),
+)
 
 
 def sweep_rows(points: Sequence[PointResult]) -> list[dict]:
     """One row per grid point (:data:`SWEEP_COLUMNS`): its axes, validation MSE, test PSNR (dB) and SSIM with
-    their 95% intervals, volume PSNR and train PSNR (``diagnostics``); a value a point lacks is left empty."""
+    their 95% intervals, volume PSNR, train PSNR (``diagnostics``) and lesion contrast recovery, detectability and
+    missed share (``lesions``); a value a point lacks is left empty."""
     rows = []
     for p in points:
         row: dict = {"name": p.name, **{a: p.params.get(a, False) for a in GRID_AXES}, "val_mse": p.val_mse}
         row.update({c: p.metrics.get(c, "") for c in SWEEP_METRICS})
         row["train_psnr"] = p.diagnostics.get("train_psnr", "")
+        row.update({f"lesion_{m}": p.lesions.get(m, "") for m in SWEEP_LESION_METRICS})
         rows.append(row)
     return rows
 

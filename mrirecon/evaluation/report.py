@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mrirecon.data.storage import atomic_path, write_csv
+from mrirecon.evaluation.lesions import flat_columns, flat_metrics
 from mrirecon.evaluation.uncertainty import RESAMPLES, UNCERTAINTY_KEYS, paired_differences
 from mrirecon.grid import REQUIRED_AXES
 from mrirecon.mri.metrics import CONVENTIONS, METRIC_NAMES
@@ -34,6 +35,10 @@ class PointResult:
     diagnostics: dict = field(default_factory=dict)
     #: per-subject values behind the metrics (:func:`mrirecon.evaluation.uncertainty.subject_scores`)
     scores: dict = field(default_factory=dict)
+    #: lesion and hallucination scores (:func:`mrirecon.evaluation.lesions.summarise`), {} when not checked
+    lesions: dict = field(default_factory=dict)
+    #: ``(with lesions, without)`` float32 ``(H, W)`` reconstructions of the lesion figure's slice
+    lesion_shown: tuple | None = None
 
 
 #: Per grid point overfitting/robustness diagnostics (see :func:`diagnostics`).
@@ -256,7 +261,8 @@ def write_grid_csv(
     phase_zero_filled_metrics: dict[str, dict[str, float]] | None = None,
 ) -> None:
     """One row per grid point: params, validation MSE, test metrics, PSNR gain over zero-filled
-    (``phase_zero_filled_metrics`` for points trained with synthetic phase) and diagnostics."""
+    (``phase_zero_filled_metrics`` for points trained with synthetic phase), diagnostics and the lesion scores
+    (``lesion_*``, :func:`mrirecon.evaluation.lesions.flat_metrics`; empty where a point has none)."""
     fields = [
         "name",
         *REQUIRED_AXES,
@@ -270,6 +276,7 @@ def write_grid_csv(
         "psnr_gain_db",
         *DIAGNOSTICS,
         "wall_time_s",
+        *flat_columns([p.lesions for p in points]),
     ]
     rows = []
     for p in points:
@@ -287,6 +294,7 @@ def write_grid_csv(
                 "psnr_gain_db": p.metrics["psnr"] - zf["psnr"],
                 **{k: p.diagnostics.get(k, "") for k in DIAGNOSTICS},
                 "wall_time_s": p.wall_time_s,
+                **flat_metrics(p.lesions),
             }
         )
     write_csv(path, fields, rows)

@@ -16,10 +16,12 @@ import numpy as np
 
 from mrirecon.config import EvaluateParams
 from mrirecon.data.slice_set import SliceSet
+from mrirecon.evaluation.lesions import LesionCheck, lesion_set, score_lesions
 from mrirecon.evaluation.report import PointResult, diagnostics, figure_indices
 from mrirecon.evaluation.uncertainty import subject_scores, with_uncertainty
 from mrirecon.mri.cs import choose_lambda, cs_reconstruct_batch
 from mrirecon.mri.forward import measure, zero_filled_magnitude
+from mrirecon.mri.lesions import LesionSet
 from mrirecon.mri.metrics import mean_metrics
 from mrirecon.mri.phase import effective_acceleration
 
@@ -68,6 +70,11 @@ class Baselines:
     cs_lambda: float | None = None
     cs_scores: dict[float, float] = field(default_factory=dict)
     cs_val_slices: int = 0
+
+    @property
+    def lesions(self) -> LesionCheck | None:
+        """The lesion check of the baselines (k-space without synthetic phase), None when off."""
+        return self.conditions["magnitude"].get("lesions")
 
     def condition(self, synthetic_phase: bool) -> dict:
         """The block a grid point is compared with: ``synthetic_phase`` if it was trained with synthetic phase
@@ -131,7 +138,41 @@ def baseline_condition(
         block["cs"] = {**cs_metrics, "lambda": cs_lambda}
         block["scores"]["cs"] = cs_scores
         block["images"]["cs"] = cs[shown]
+    if not synthetic_phase and evaluate.lesions.enabled:
+        block["lesions"] = lesion_baselines(test, zf, cs if cs_lambda is not None else None, evaluate, cs_lambda)
     return block
+
+
+def lesion_baselines(
+    test: SliceSet, zero_filled: np.ndarray, cs: np.ndarray | None, evaluate: EvaluateParams, cs_lambda: float | None
+) -> LesionCheck:
+    """Lesion and hallucination scores of the zero-filled and CS baselines (:mod:`mrirecon.evaluation.lesions`).
+
+    The lesion-inserted slices (:func:`mrirecon.evaluation.lesions.lesion_set`) are measured without synthetic phase
+    and noise, like their twins, and reconstructed the same way; the twins' reconstructions are taken from
+    ``zero_filled`` and ``cs`` (the test set's, float ``(N, H, W)``), so CS runs only on the lesion-inserted slices.
+    """
+    keep, lesions = lesion_set(test, evaluate.lesions)
+    measured, _ = measure(lesions.data)
+    methods = {"zero_filled": (zero_filled_magnitude(measured), zero_filled[keep])}
+    if cs is not None and cs_lambda is not None:
+        with_cs = cs_reconstruct_batch(
+            measured,
+            lesions.data.masks,
+            cs_lambda,
+            evaluate.cs_iterations,
+            wavelet=evaluate.cs_wavelet,
+            cycle_spin=evaluate.cs_cycle_spin,
+        )
+        methods["cs"] = (np.abs(with_cs).astype(np.float32), cs[keep])
+    reference = test.images[keep]
+    scores: dict[str, dict | None] = {"zero_filled": None, "cs": None}
+    shown: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    check = LesionCheck(lesions, keep, scores, shown)
+    for name, (with_lesions, without) in methods.items():
+        scores[name] = score_lesions(lesions, reference, with_lesions, without, evaluate.lesions)
+        shown[name] = (with_lesions[check.shown_slice], without[check.shown_slice])
+    return check
 
 
 def _with_ci(metrics: dict[str, float], scores: dict[str, np.ndarray], evaluate: EvaluateParams) -> dict[str, float]:
@@ -174,14 +215,17 @@ class Reconstructions:
     test: np.ndarray
     noisy_test: np.ndarray
     train: np.ndarray | None = None
+    #: reconstructions of the lesion-inserted test slices (:func:`mrirecon.evaluation.lesions.lesion_set`)
+    lesions: np.ndarray | None = None
 
 
 def reconstruct_point(
-    model_dir: Path, test: SliceSet, train: SliceSet | None, noise_fraction: float
+    model_dir: Path, test: SliceSet, train: SliceSet | None, noise_fraction: float, lesions: SliceSet | None = None
 ) -> tuple[ModelSpec, Reconstructions]:
     """Load a trained grid point (``spec.json`` + weights, :mod:`mrirecon.models.checkpoint`) and reconstruct the
-    test slices, the test slices with complex Gaussian k-space noise (std ``noise_fraction`` x k-space RMS) and
-    the training slices, simulating k-space as the point was trained (with or without synthetic phase).
+    test slices, the test slices with complex Gaussian k-space noise (std ``noise_fraction`` x k-space RMS),
+    the training slices and (given) the lesion-inserted test slices, simulating k-space as the point was trained
+    (with or without synthetic phase, keyed by subject and slice, so a lesion slice gets its twin's phase).
 
     Returns:
         ``(the point's spec, reconstructions)``.
@@ -204,23 +248,37 @@ def reconstruct_point(
             noise_fraction=noise,
         )
 
-    recon = Reconstructions(run(test), run(test, noise_fraction), run(train) if train is not None else None)
+    recon = Reconstructions(
+        run(test),
+        run(test, noise_fraction),
+        run(train) if train is not None else None,
+        run(lesions) if lesions is not None else None,
+    )
     keras.backend.clear_session()
     return spec, recon
 
 
 def score_point(
-    entry: dict, params: dict, test: SliceSet, train: SliceSet | None, recon: Reconstructions, evaluate: EvaluateParams
+    entry: dict,
+    params: dict,
+    test: SliceSet,
+    train: SliceSet | None,
+    recon: Reconstructions,
+    evaluate: EvaluateParams,
+    lesions: tuple[list[int], LesionSet] | None = None,
 ) -> PointResult:
     """Test metrics of one grid point and, given its training slices, its diagnostics
-    (:func:`mrirecon.evaluation.report.diagnostics`: train-test gap, PSNR with k-space noise).
+    (:func:`mrirecon.evaluation.report.diagnostics`: train-test gap, PSNR with k-space noise), and given the
+    lesion-inserted slices (and ``recon.lesions``) its lesion scores (:func:`mrirecon.evaluation.lesions.score_lesions`,
+    the twins' reconstructions taken from ``recon.test``).
 
     Args:
         entry: the point's entry in ``models/train.json`` (``name``, ``run_id``, ``val_mse``, ``wall_time_s``).
         params: the grid point's parameters (``spec.json: point``).
         test, train: the slices that ``recon`` reconstructs (``train`` None: no diagnostics).
         recon: the point's reconstructions (:func:`reconstruct_point`).
-        evaluate: ``params.yaml: evaluate`` (tolerance, overfit threshold).
+        evaluate: ``params.yaml: evaluate`` (tolerance, overfit threshold, lesions).
+        lesions: ``(positions of the twins in test, lesion-inserted slices)`` (:func:`~.lesions.lesion_set`).
     """
     scores = subject_scores(test.images, recon.test, test.subjects, evaluate.tolerance)
     metrics = _with_ci(mean_metrics(test.images, recon.test, evaluate.tolerance), scores, evaluate)
@@ -241,6 +299,12 @@ def score_point(
             mean_metrics(test.images, recon.noisy_test, evaluate.tolerance),
             evaluate.overfit_gap_db,
         )
+    if lesions is not None and recon.lesions is not None:
+        keep, inserted = lesions
+        without = recon.test[keep]
+        result.lesions = score_lesions(inserted, test.images[keep], recon.lesions, without, evaluate.lesions)
+        middle = len(keep) // 2
+        result.lesion_shown = (recon.lesions[middle], without[middle])
     return result
 
 
@@ -252,6 +316,9 @@ def evaluate_point(
     Returns:
         ``(PointResult, reconstructions of the figure slices (K, H, W))``.
     """
-    spec, recon = reconstruct_point(model_dir, test, train, evaluate.noise_fraction)
-    result = score_point(entry, spec.point.as_params(), test, train, recon, evaluate)
+    lesions = lesion_set(test, evaluate.lesions) if evaluate.lesions.enabled else None
+    spec, recon = reconstruct_point(
+        model_dir, test, train, evaluate.noise_fraction, lesions[1].data if lesions is not None else None
+    )
+    result = score_point(entry, spec.point.as_params(), test, train, recon, evaluate, lesions)
     return result, recon.test[figure_indices(len(test), evaluate.figure_slices)]

@@ -43,6 +43,13 @@ FORMATS = {
     "ΔSSIM": "{:+.3f}",
     "ΔSSIM 95% CI": "[{:+.3f}, {:+.3f}]",
     "resolved": "{}",
+    "contrast recovery": "{:.2f}",
+    "CR smallest": "{:.2f}",
+    "d' (median)": "{:.1f}",
+    "missed": "{:.0%}",
+    "smallest detected (px)": "{:g}",
+    "spill": "{:.3f}",
+    "false edges": "{:.3f}",
 }
 #: Columns of the README table.
 BENCHMARK_COLUMNS = ("k-space", "intensity", "R", "method", "PSNR (dB)", "95% CI", "SSIM", "NMSE", "volume PSNR (dB)")
@@ -296,3 +303,59 @@ def findings_markdown(report: dict) -> str:
     else:
         lines.append("No grid axis has two values: no effects to show.")
     return "\n".join([*lines, "", FINDINGS_FOOTNOTE])
+
+
+#: Columns of the lesion table (:func:`lesion_rows`).
+LESION_COLUMNS = (
+    "intensity",
+    "R",
+    "method",
+    "contrast recovery",
+    "CR smallest",
+    "d' (median)",
+    "missed",
+    "smallest detected (px)",
+    "spill",
+    "false edges",
+)
+LESION_FOOTNOTE = (
+    "Synthetic lesions inserted into test slices before k-space simulation (README: Lesions and hallucinations). "
+    "Contrast recovery (CR): reconstructed over inserted lesion contrast, mean over lesions (CR smallest: the "
+    "smallest diameter); d': Rose/matched-filter detectability against the lesion-free error around the lesion; "
+    "missed: d' below the threshold; smallest detected: smallest diameter from which on every size is reliably "
+    "detected (- = none); spill and false edges: hallucination scores. Best = lowest validation MSE."
+)
+
+
+def lesion_rows(report: dict) -> list[dict]:
+    """One row per intensity and method (zero-filled, CS, best) of the report's ``lesions`` blocks, keys
+    :data:`LESION_COLUMNS`; none without lesion blocks."""
+    names = {"zero_filled": "zero-filled", "cs": "CS (L1-wavelet)", "best": "best network"}
+    rows = []
+    for condition, intensity, block in intensity_blocks(report):
+        for method, entry in block.get("lesions", {}).items() if condition == "magnitude" else ():
+            if not entry:
+                continue
+            by_size = entry["by_diameter"]
+            smallest = min(by_size, key=lambda d: float(d.removesuffix("px"))) if by_size else None
+            rows.append(
+                {
+                    "intensity": intensity,
+                    "R": block["acceleration"],
+                    "method": names[method],
+                    "contrast recovery": entry["contrast_recovery"],
+                    "CR smallest": by_size[smallest]["contrast_recovery"] if smallest else None,
+                    "d' (median)": entry["detectability"],
+                    "missed": entry["missed"],
+                    "smallest detected (px)": entry["smallest_detected_px"],
+                    "spill": entry["spill"],
+                    "false edges": entry["false_edges"],
+                }
+            )
+    return rows
+
+
+def lesion_markdown(report: dict) -> str:
+    """The lesion table as markdown with its footnote (:data:`LESION_FOOTNOTE`); empty without lesion blocks."""
+    rows = lesion_rows(report)
+    return "\n".join([markdown_table(rows, LESION_COLUMNS), "", LESION_FOOTNOTE]) if rows else ""

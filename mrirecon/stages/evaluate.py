@@ -21,6 +21,8 @@ from mrirecon.data.slice_set import SliceSet
 from mrirecon.data.storage import write_json
 from mrirecon.evaluation.figures import (
     figure_slices_panel,
+    lesion_figure,
+    lesion_sweep_figure,
     metrics_vs_acceleration,
     save_figure,
     sweep_figure,
@@ -30,6 +32,7 @@ from mrirecon.evaluation.findings import SWEEP_AXES, findings, swept_axes, write
 from mrirecon.evaluation.overview import write_index_html, write_summary
 from mrirecon.evaluation.report import (
     PointResult,
+    best_point,
     conventions,
     intensity_blocks,
     metrics_report,
@@ -126,6 +129,7 @@ def write_reports(
     ci = (evaluate.ci_seed, evaluate.ci_resamples)
     report = metrics_report(intensities, zero_filled, results, cs, phase, effective, scores, *ci)
     report["findings"] = findings(intensities, results, *ci)
+    add_lesion_blocks(report, baselines, results)
     write_metrics_json(out / "metrics.json", report)
     write_json(out / "conventions.json", conventions(evaluate.tolerance))
     numbers = write_summary(out / "summary", report)
@@ -142,6 +146,7 @@ def write_reports(
             save_figure(sweep_figure(results, axis), path)
         else:
             path.unlink(missing_ok=True)
+    write_lesion_figures(out / "figures", intensities, baselines, results, swept)
     for condition, intensity, block in intensity_blocks(report):
         best = block["best"]
         if not best:
@@ -160,3 +165,50 @@ def write_reports(
         save_figure(fig, out / "figures" / f"reconstructions_{intensity}{suffix}.png")
     write_index_html(out, numbers, f"Tolerance of % correct: {evaluate.tolerance}.")
     return report
+
+
+def _magnitude_points(results: list[PointResult], intensity: str) -> list[PointResult]:
+    return [p for p in results if p.params["intensity"] == intensity and not p.params.get("synthetic_phase")]
+
+
+def add_lesion_blocks(report: dict, baselines: dict[str, Baselines], results: list[PointResult]) -> None:
+    """Add ``lesions: {"zero_filled", "cs", "best"}`` to each intensity block of ``report`` whose baselines ran the
+    lesion check (:func:`mrirecon.evaluation.lesions.summarise` entries; ``best`` = the report's best point,
+    k-space without synthetic phase; an entry without scores is None)."""
+    for intensity, b in baselines.items():
+        check = b.lesions
+        if check is None or intensity not in report:
+            continue
+        best = best_point(_magnitude_points(results, intensity))
+        report[intensity]["lesions"] = {
+            "zero_filled": check.scores["zero_filled"],
+            "cs": check.scores["cs"],
+            "best": (best.lesions or None) if best else None,
+        }
+
+
+def write_lesion_figures(
+    folder: Path,
+    intensities: dict[str, float],
+    baselines: dict[str, Baselines],
+    results: list[PointResult],
+    swept: list[str],
+) -> None:
+    """``figures/lesions_<intensity>.png`` (:func:`mrirecon.evaluation.figures.lesion_figure`: the lesions marked on
+    the reference, zero-filled, CS and best reconstructions, and what each made of them) and, when ``layers`` or
+    ``epochs`` is swept, ``figures/sweep_lesions.png`` (contrast recovery against them); stale ones are removed."""
+    for intensity in intensities:
+        path = folder / f"lesions_{intensity}.png"
+        check = baselines[intensity].lesions
+        best = best_point(_magnitude_points(results, intensity))
+        if check is None:
+            path.unlink(missing_ok=True)
+            continue
+        title = f"{intensity} (R={intensities[intensity]:g}): inserted lesions"
+        save_figure(lesion_figure(check, best.name if best else None, best.lesion_shown if best else None, title), path)
+    path = folder / "sweep_lesions.png"
+    axes = [a for a in ("layers", "epochs") if a in swept]
+    if axes and any(p.lesions for p in results):
+        save_figure(lesion_sweep_figure(results, axes), path)
+    else:
+        path.unlink(missing_ok=True)

@@ -49,8 +49,14 @@ def test_whole_dag_writes_reports_and_beats_zero_filled(finished_project):
     rows = list(csv.DictReader(open(project / "reports/grid.csv")))
     assert sorted(r["name"] for r in rows) == ["image-L2-B8-E2-medium", "kspace-L2-B8-E2-medium"]
     assert (project / "reports/findings.csv").exists() and (project / "reports/plots/sweep.csv").exists()
-    for name in ("metrics_vs_acceleration.png", "reconstructions_medium.png"):
+    for name in ("metrics_vs_acceleration.png", "reconstructions_medium.png", "lesions_medium.png"):
         assert (project / "reports/figures" / name).stat().st_size > 10_000
+    # lesion check: every method scored on the same inserted lesions, which undersampling weakens
+    lesions = block["lesions"]
+    assert set(lesions) == {"zero_filled", "cs", "best"}
+    assert len({entry["lesions"] for entry in lesions.values()}) == 1
+    assert 0 < lesions["zero_filled"]["contrast_recovery"] < 1
+    assert all(r["lesion_contrast_recovery"] for r in rows)
 
 
 def test_mlflow_parent_and_child_runs(finished_project):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 
 import numpy as np
 import pyarrow as pa
@@ -199,3 +200,40 @@ def test_write_reports_writes_findings_and_sweep_figures_for_a_swept_axis(tmp_pa
     assert [(r["axis"], r["from"], r["to"]) for r in rows] == [("epochs", "2", "4")]
     assert (tmp_path / "figures" / "sweep_epochs.png").stat().st_size > 10_000
     assert not (tmp_path / "figures" / "sweep_layers.png").exists()  # stale: the grid no longer sweeps layers
+
+
+def test_write_reports_adds_the_lesion_blocks_columns_and_figures(tmp_path):
+    from helpers import head_set
+
+    from mrirecon.config import LesionParams
+    from mrirecon.evaluation.lesions import score_lesions
+    from mrirecon.evaluation.scoring import score_baselines
+
+    test = replace(head_set(2), acceleration=4.0, intensity="medium")
+    lesions = LesionParams(slices=None, diameters_px=[1.0, 3.0, 5.0], contrasts=[-0.4, 0.4], margin_px=2.0)
+    evaluate = EvaluateParams(cs=False, synthetic_phase_baselines=False, figure_slices=2, lesions=lesions)
+    baselines = {"medium": score_baselines(test, None, evaluate, phase_seed=0)}
+    check = baselines["medium"].lesions
+    reference = test.images[check.indices]
+    results = []
+    for epochs, kept in ((2, 1.0), (4, 0.5)):  # longer training erases half of every lesion
+        params = {"model": "image", "layers": 2, "batch_size": 8, "epochs": epochs, "intensity": "medium"}
+        point = PointResult(f"e{epochs}", f"run-{epochs}", params, 0.01 * epochs, 4.0, _metrics(27.0))
+        with_lesions = reference + kept * check.lesions.delta
+        point.lesions = score_lesions(check.lesions, reference, with_lesions, reference, lesions)
+        point.lesion_shown = (with_lesions[check.shown_slice], reference[check.shown_slice])
+        results.append(point)
+    figures = {r.name: reference for r in results}
+    report = write_reports(tmp_path, {"medium": 4.0}, baselines, results, figures, {"medium": test}, {}, evaluate)
+
+    block = json.loads((tmp_path / "metrics.json").read_text())["medium"]["lesions"]
+    assert block["zero_filled"]["contrast_recovery"] == pytest.approx(1.0, abs=1e-5)  # fully sampled masks
+    assert block["cs"] is None and block == report["medium"]["lesions"]
+    assert block["best"]["contrast_recovery"] == pytest.approx(1.0)  # e2: lowest validation MSE
+    rows = {r["name"]: r for r in csv.DictReader(open(tmp_path / "grid.csv"))}
+    assert float(rows["e4"]["lesion_contrast_recovery"]) == pytest.approx(0.5)
+    assert float(rows["e4"]["lesion_cr_5px"]) == pytest.approx(0.5)
+    sweep = {r["name"]: r for r in csv.DictReader(open(tmp_path / "plots" / "sweep.csv"))}
+    assert float(sweep["e2"]["lesion_contrast_recovery"]) == pytest.approx(1.0)
+    assert (tmp_path / "figures" / "lesions_medium.png").stat().st_size > 10_000
+    assert (tmp_path / "figures" / "sweep_lesions.png").stat().st_size > 10_000
