@@ -45,9 +45,9 @@ def test_compare_ranks_each_data_version_separately_and_shows_profile(tmp_path, 
     now = int(time.time() * 1000)
     day = 86_400_000
     # an old quick run on other (easier) test subjects scores higher than every default run
-    _child(client, experiment_id, now - 3 * day, "quick", OLD, 40.0, 2)
-    _child(client, experiment_id, now - day, "default", NEW, 31.0, 2)
-    _child(client, experiment_id, now, "default", NEW, 33.0, 3)
+    _child(client, experiment_id, now - 3 * day, "quick", OLD, 40.25, 2)
+    _child(client, experiment_id, now - day, "default", NEW, 31.25, 2)
+    _child(client, experiment_id, now, "default", NEW, 33.25, 3)
 
     result = CliRunner().invoke(app, ["compare", "--metric", "test_psnr"])
     assert result.exit_code == 0, result.output
@@ -56,8 +56,9 @@ def test_compare_ranks_each_data_version_separately_and_shows_profile(tmp_path, 
     old_title = out.index("data slices:aaaaaaaa masks:bbbbbbbb (profile quick): 1 runs sorted by test_psnr")
     assert new_title < old_title  # newest data version first
     newest = out[new_title:old_title]
-    assert newest.index("33") < newest.index("31") and "40" not in newest and "quick" not in newest
-    assert "40" in out[old_title:] and "quick" in out[old_title:]
+    # the values as printed (.4g); a "." never occurs in a run id, so these match only the metric cells
+    assert newest.index("33.25") < newest.index("31.25") and "40.25" not in newest and "quick" not in newest
+    assert "40.25" in out[old_title:] and "quick" in out[old_title:]
     assert "note: 2 data versions, ranked separately" in out
     assert (project / "reports" / "compare_test_psnr.png").stat().st_size > 0
 

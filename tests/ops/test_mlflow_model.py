@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mrirecon.config import ModelSettings
+from mrirecon.config import ModelSettings, ProfileParams
 from mrirecon.data.slice_set import load_slice_set
 from mrirecon.data.storage import encode_array
 from mrirecon.grid import GridPoint, training_groups
@@ -108,7 +108,7 @@ def test_a_registered_champion_loads_with_pyfunc_and_reconstructs_like_the_proje
     best = {"name": point.name, "run_id": result["run_id"], "val_mse": result["val_mse"], "psnr": 20.0, "ssim": 0.5}
     report = {"medium": {"acceleration": 4.0, "best": best}}
     with disable_run_logger():
-        registered = register_best_task.fn(tmp_path, report)
+        registered = register_best_task.fn(tmp_path, report, ProfileParams())
     assert registered == {"medium": {"name": "mrirecon-medium", "version": "1", "champion": True}}
     champion = mlflow.pyfunc.load_model("models:/mrirecon-medium@champion")
     info = champion.metadata
