@@ -92,3 +92,14 @@ def prefect_api(tmp_path_factory):
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture
+def mlflow_store(tmp_path):
+    """An MLflow SQLite store in ``tmp_path``; the process environment is restored afterwards
+    (the worker sets tracking and Prefect variables)."""
+    saved = dict(os.environ)
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    yield os.environ["MLFLOW_TRACKING_URI"]
+    os.environ.clear()
+    os.environ.update(saved)

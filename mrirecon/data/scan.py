@@ -29,7 +29,7 @@ from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation
 
 from mrirecon.data.slices import pad_or_crop, resample_inplane
 from mrirecon.data.storage import atomic_path
-from mrirecon.data.volumes import MAX_VOXEL_BYTES, VolumeError, one_line
+from mrirecon.data.volumes import MAX_VOXEL_BYTES, VolumeError, check_geometry, checked_voxels, one_line
 
 #: File name endings read as NIfTI.
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -99,24 +99,8 @@ def read_scan(path: str | Path) -> Scan:
         raise VolumeError(f"{path}: expected a 3D volume, the header says shape {shape}", "not-3d")
     if math.prod(shape) * 4 > MAX_VOXEL_BYTES:
         raise VolumeError(f"{path}: shape {shape} would need more than {MAX_VOXEL_BYTES / 1e9:.1f} GB", "too-large")
-    zooms = tuple(float(z) for z in image.header.get_zooms()[:3])
-    if not all(np.isfinite(z) and z > 0 for z in zooms):
-        raise VolumeError(f"{path}: invalid voxel size {zooms} mm", "bad-voxel-size")
-    try:
-        if not np.all(np.isfinite(image.affine)):
-            raise ValueError(f"non-finite affine {image.affine.tolist()}")
-        ornt = io_orientation(image.affine)
-        axcodes = "".join(nib.aff2axcodes(image.affine))
-    except Exception as exc:  # noqa: BLE001 - nibabel/numpy raise several types
-        raise VolumeError(f"{path}: invalid orientation ({one_line(exc)})", "bad-orientation") from exc
-    try:
-        data = np.asarray(image.get_fdata(dtype=np.float32))
-    except Exception as exc:  # noqa: BLE001 - truncated data raises from numpy/nibabel
-        raise VolumeError(f"{path}: cannot read voxel data ({one_line(exc)})", "unreadable-data") from exc
-    if not np.all(np.isfinite(data)):
-        raise VolumeError(f"{path}: {int((~np.isfinite(data)).sum())} NaN/Inf voxels", "non-finite")
-    if not np.any(data):
-        raise VolumeError(f"{path}: all voxels are zero", "all-zero")
+    zooms, axcodes, ornt = check_geometry(image, path)
+    data = checked_voxels(image, path)
     ras = np.ascontiguousarray(apply_orientation(data, ornt), dtype=np.float32)
     ras_zooms = tuple(zooms[int(i)] for i in np.argsort(ornt[:, 0]))
     return Scan(path, image, ras, (ras_zooms[0], ras_zooms[1], ras_zooms[2]), axcodes)

@@ -20,9 +20,11 @@ import re
 import struct
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from nibabel.orientations import io_orientation
 
 # IXI names: IXI<nnn>-<Site>-<nnnn>-T1.nii.gz (official tar) or ..._T1.nii.gz (2 mm sample).
 IXI_NAME = re.compile(r"^(?P<subject>IXI(?P<number>\d{3})-(?P<site>[A-Za-z]+)-(?P<scan>\d{4}))[-_]T1\.nii(\.gz)?$")
@@ -322,24 +324,9 @@ def load_volume(name: str, raw: bytes, sha256: str | None = None) -> Volume:
     n_bytes = math.prod(shape) * 4
     if n_bytes > MAX_VOXEL_BYTES:  # already refused by _parse_header; kept as a second guard
         raise VolumeError(f"{name}: header shape {shape} would need {n_bytes / 1e9:.1f} GB; refusing", "too-large")
-    zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
-    if not all(np.isfinite(z) and z > 0 for z in zooms):
-        raise VolumeError(f"{name}: invalid voxel size {zooms} mm", "bad-voxel-size")
-    try:
-        if not np.all(np.isfinite(img.affine)):
-            raise ValueError(f"non-finite affine {img.affine.tolist()}")
-        axcodes = "".join(nib.aff2axcodes(img.affine))
-        canonical = nib.as_closest_canonical(img)
-    except Exception as exc:  # noqa: BLE001 - nibabel/numpy raise several types
-        raise VolumeError(f"{name}: invalid orientation ({one_line(exc)})", "bad-orientation") from exc
-    try:
-        voxels = np.asarray(canonical.get_fdata(dtype=np.float32))
-    except Exception as exc:  # noqa: BLE001 - truncated data raises from numpy/nibabel
-        raise VolumeError(f"{name}: cannot read voxel data ({one_line(exc)})", "unreadable-data") from exc
-    if not np.all(np.isfinite(voxels)):
-        raise VolumeError(f"{name}: {int((~np.isfinite(voxels)).sum())} NaN/Inf voxels", "non-finite")
-    if not np.any(voxels):
-        raise VolumeError(f"{name}: all voxels are zero", "all-zero")
+    _, axcodes, _ = check_geometry(img, name)
+    canonical = nib.as_closest_canonical(img)
+    voxels = checked_voxels(canonical, name)
     ras_zooms = canonical.header.get_zooms()
     return Volume(
         subject=subject,
@@ -351,6 +338,52 @@ def load_volume(name: str, raw: bytes, sha256: str | None = None) -> Volume:
         original_shape=shape,
         original_axcodes=axcodes,
     )
+
+
+def check_geometry(img: nib.Nifti1Image, name: str | Path) -> tuple[tuple[float, float, float], str, np.ndarray]:
+    """The checked geometry of a 3D NIfTI image: voxel size, on-disk axis codes and orientation.
+
+    Args:
+        img: a 3D NIfTI-1/2 image.
+        name: the file, named in errors.
+
+    Returns:
+        ``(voxel size (mm) along the on-disk axes, axis codes such as "PSR", nibabel orientation of the on-disk
+        axes relative to RAS (``nibabel.orientations.io_orientation``, shape (3, 2)))``.
+
+    Raises:
+        VolumeError: ``bad-voxel-size`` (a zero, negative or non-finite voxel size) or ``bad-orientation`` (a
+            non-finite or degenerate affine).
+    """
+    zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
+    if not all(np.isfinite(z) and z > 0 for z in zooms):
+        raise VolumeError(f"{name}: invalid voxel size {zooms} mm", "bad-voxel-size")
+    try:
+        if not np.all(np.isfinite(img.affine)):
+            raise ValueError(f"non-finite affine {img.affine.tolist()}")
+        axcodes = "".join(nib.aff2axcodes(img.affine))
+        ornt = io_orientation(img.affine)
+    except Exception as exc:  # noqa: BLE001 - nibabel/numpy raise several types
+        raise VolumeError(f"{name}: invalid orientation ({one_line(exc)})", "bad-orientation") from exc
+    return (zooms[0], zooms[1], zooms[2]), axcodes, ornt
+
+
+def checked_voxels(img: nib.Nifti1Image, name: str | Path) -> np.ndarray:
+    """The voxel data of a NIfTI image as float32 (header scale slope and intercept applied), checked.
+
+    Raises:
+        VolumeError: ``unreadable-data`` (truncated or corrupt data), ``non-finite`` (NaN/Inf voxels) or
+            ``all-zero``; the message names ``name``.
+    """
+    try:
+        voxels = np.asarray(img.get_fdata(dtype=np.float32))
+    except Exception as exc:  # noqa: BLE001 - truncated data raises from numpy/nibabel
+        raise VolumeError(f"{name}: cannot read voxel data ({one_line(exc)})", "unreadable-data") from exc
+    if not np.all(np.isfinite(voxels)):
+        raise VolumeError(f"{name}: {int((~np.isfinite(voxels)).sum())} NaN/Inf voxels", "non-finite")
+    if not np.any(voxels):
+        raise VolumeError(f"{name}: all voxels are zero", "all-zero")
+    return voxels
 
 
 def intensity_stats(data: np.ndarray) -> dict[str, float]:

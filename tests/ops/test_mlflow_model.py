@@ -4,25 +4,19 @@ its recipe, registered as ``mrirecon-<intensity>@champion`` (tasks.registry), lo
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import mlflow
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
-import pytest
+from helpers import tiny_slices_and_masks
 
 from mrirecon.config import ModelSettings, ProfileParams
 from mrirecon.data.slice_set import load_slice_set
-from mrirecon.data.storage import encode_array
 from mrirecon.grid import GridPoint, training_groups
 from mrirecon.models.checkpoint import load_trained_model, read_spec
 from mrirecon.models.inference import reconstruct
 from mrirecon.models.recipe import Recipe
 from mrirecon.mri.forward import measure
-from mrirecon.mri.subsample import Intensity
-from mrirecon.stages.masks import generate_masks
 
 RECIPE = Recipe(
     intensity="medium",
@@ -39,36 +33,6 @@ RECIPE = Recipe(
 )
 
 
-@pytest.fixture
-def mlflow_store(tmp_path):
-    """An MLflow SQLite store in ``tmp_path``; the environment is restored afterwards."""
-    saved = dict(os.environ)
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    yield os.environ["MLFLOW_TRACKING_URI"]
-    os.environ.clear()
-    os.environ.update(saved)
-
-
-def _slices_and_masks(folder: Path) -> tuple[Path, Path]:
-    """4 train and 2 val slices of 16x16 random images with their ``medium`` masks (R = 4)."""
-    rng = np.random.default_rng(0)
-    rows = [
-        {
-            "subject": f"IXI{i:03d}-HH-0000",
-            "slice_index": 40,
-            "split": "train" if i < 4 else "val",
-            "height": 16,
-            "width": 16,
-            "image": encode_array(rng.random((16, 16))),
-        }
-        for i in range(6)
-    ]
-    slices, masks = folder / "slices.parquet", folder / "masks.parquet"
-    pq.write_table(pa.Table.from_pylist(rows), slices)
-    generate_masks(slices, masks, [Intensity(name="medium", acceleration=4.0, center_fraction=0.125)], "random", 1)
-    return slices, masks
-
-
 def test_a_registered_champion_loads_with_pyfunc_and_reconstructs_like_the_project(tmp_path, mlflow_store):
     from prefect.logging import disable_run_logger
 
@@ -77,7 +41,7 @@ def test_a_registered_champion_loads_with_pyfunc_and_reconstructs_like_the_proje
     from mrirecon.ops.worker import TrainJob, train_job
     from tasks.registry import register_best_task
 
-    slices, masks = _slices_and_masks(tmp_path)
+    slices, masks = tiny_slices_and_masks(tmp_path)
     settings = ModelSettings(kspace_filters=4, seed=3)
     point = GridPoint("kspace", 2, 2, 2, "medium")
     [group] = training_groups([point])

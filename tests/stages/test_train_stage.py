@@ -5,7 +5,6 @@ synthetic 16x16 slices (CPU, seconds)."""
 from __future__ import annotations
 
 import json
-import os
 import pickle
 
 import numpy as np
@@ -226,17 +225,6 @@ def test_train_job_crosses_a_process_boundary_as_typed_objects(tmp_path):
     assert copy.config_hash(points[1]) == "def"
     with pytest.raises(ValueError, match="1 config hashes for 2 grid points"):
         TrainJob(job.group, job.settings, tmp_path, tmp_path, tmp_path, tmp_path, "1", "p", config_hashes=("abc",))
-
-
-@pytest.fixture
-def mlflow_store(tmp_path):
-    """An MLflow SQLite store in ``tmp_path``; the process environment is restored afterwards
-    (the worker sets tracking and Prefect variables)."""
-    saved = dict(os.environ)
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    yield os.environ["MLFLOW_TRACKING_URI"]
-    os.environ.clear()
-    os.environ.update(saved)
 
 
 def test_worker_logs_one_child_run_per_point_and_resumes_the_unfinished_ones(tmp_path, mlflow_store):
