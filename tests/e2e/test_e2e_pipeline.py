@@ -154,7 +154,10 @@ def test_evaluate_on_other_volumes(finished_project, real_source, tmp_path):
         pq.read_table(d / "work" / "slices.parquet", columns=["scale"]).column(0).to_pylist() for d in (out, changed)
     ]
     assert scales[0] == scales[1]  # normalised with the recipe's percentile
-    assert load_slice_set(changed / "work/slices.parquet", changed / "work/masks.parquet", "medium").acceleration == 4.0
+    assert (
+        load_slice_set(changed / "work/slices.parquet", changed / "work/masks.parquet", "medium", None).acceleration
+        == 4.0
+    )
     assert json.loads((changed / "metrics.json").read_text())["medium"]["best"] == report["medium"]["best"]
 
 
