@@ -108,12 +108,15 @@ def print_results(layout: Layout) -> None:
         BEST_COLUMNS,
         EFFECT_COLUMNS,
         FINDINGS_FOOTNOTE,
+        LESION_COLUMNS,
+        LESION_FOOTNOTE,
         SUMMARY_COLUMNS,
         benchmark_rows,
         findings_best_rows,
         findings_effect_rows,
         footnote,
         format_row,
+        lesion_rows,
     )
 
     path = layout.reports / "metrics.json"
@@ -131,17 +134,22 @@ def print_results(layout: Layout) -> None:
     findings = [
         ("Findings: best configuration per intensity (test subjects)", BEST_COLUMNS, findings_best_rows(report)),
         ("Findings: effect of each grid axis (paired, test subjects)", EFFECT_COLUMNS, findings_effect_rows(report)),
+        ("Lesions and hallucinations (test slices with inserted lesions)", LESION_COLUMNS, lesion_rows(report)),
     ]
     for title, columns, rows in findings:
         if rows:
             table = Table(title=title, title_justify="left")
             for column in columns:
-                table.add_column(column, justify="left" if column in ("intensity", "model", "axis") else "right")
+                table.add_column(
+                    column, justify="left" if column in ("intensity", "model", "axis", "method") else "right"
+                )
             for row in rows:
                 table.add_row(*format_row(row, columns))
             console.print(table)
     if findings[0][2]:
         console.print(FINDINGS_FOOTNOTE, soft_wrap=True)
+    if findings[2][2]:
+        console.print(LESION_FOOTNOTE, soft_wrap=True)
     typer.echo(f"\nreports: {layout.reports}/ (metrics.json, grid.csv, findings.csv, figures/)")
     typer.echo(f"offline page with the figures: file://{layout.reports / 'index.html'}")
     typer.echo("MLflow and Prefect UIs: mrirecon ui  (prints the links; Ctrl-C stops them)")

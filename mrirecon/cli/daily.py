@@ -171,23 +171,28 @@ def report(
     readme: Annotated[
         str | None,
         typer.Option(
-            help="Markdown file whose benchmark-table and findings-table blocks are replaced (default README.md)."
+            help="Markdown file whose benchmark-table, findings-table and lesion-table blocks are replaced "
+            "(default README.md)."
         ),
     ] = None,
     title: Annotated[str, typer.Option(help="Heading line above the table.")] = "",
     print_only: Annotated[bool, typer.Option("--print", help="Only print the table.")] = False,
 ) -> None:
     """Regenerate the benchmark table (zero-filled, CS and best networks per intensity, with and
-    without synthetic phase; PSNR/SSIM/NMSE on test subjects) and the findings (best configuration per
-    intensity, effect of each grid axis with its 95% CI) in the README from metrics.json."""
+    without synthetic phase; PSNR/SSIM/NMSE on test subjects), the findings (best configuration per
+    intensity, effect of each grid axis with its 95% CI) and the lesion table (contrast recovery,
+    detectability, hallucination scores) in the README from metrics.json."""
     from mrirecon.evaluation.overview import read_report
     from mrirecon.evaluation.tables import (
         END,
         FINDINGS_END,
         FINDINGS_START,
+        LESION_END,
+        LESION_START,
         START,
         benchmark_table,
         findings_markdown,
+        lesion_markdown,
         update_readme,
     )
 
@@ -197,13 +202,19 @@ def report(
         typer.echo(f"error: {path} not found: run the pipeline first", err=True)
         raise typer.Exit(1)
     document = read_report(path)
-    table, findings = benchmark_table(document, title), findings_markdown(document)
+    table, findings, lesions = benchmark_table(document, title), findings_markdown(document), lesion_markdown(document)
     typer.echo(table)
-    if findings:
-        typer.echo(f"\n{findings}")
+    for extra in (findings, lesions):
+        if extra:
+            typer.echo(f"\n{extra}")
     if not print_only:
         target = Path(readme) if readme else layout.root / "README.md"
-        blocks = [(table, (START, END))] + ([(findings, (FINDINGS_START, FINDINGS_END))] if findings else [])
+        candidates = [
+            (table, (START, END)),
+            (findings, (FINDINGS_START, FINDINGS_END)),
+            (lesions, (LESION_START, LESION_END)),
+        ]
+        blocks = [(text, markers) for text, markers in candidates if text]
         changed = False
         for text, markers in blocks:
             try:

@@ -19,6 +19,7 @@ from mrirecon.grid import REQUIRED_AXES
 
 START, END = "<!-- benchmark-table:start -->", "<!-- benchmark-table:end -->"
 FINDINGS_START, FINDINGS_END = "<!-- findings-table:start -->", "<!-- findings-table:end -->"
+LESION_START, LESION_END = "<!-- lesion-table:start -->", "<!-- lesion-table:end -->"
 
 #: How each column of :func:`benchmark_rows` is written; a missing value (None) is written ``-``.
 FORMATS = {
@@ -329,20 +330,23 @@ LESION_FOOTNOTE = (
 
 def lesion_rows(report: dict) -> list[dict]:
     """One row per intensity and method (zero-filled, CS, best) of the report's ``lesions`` blocks, keys
-    :data:`LESION_COLUMNS`; none without lesion blocks."""
+    :data:`LESION_COLUMNS` (the best network named by its grid point); none without lesion blocks."""
     names = {"zero_filled": "zero-filled", "cs": "CS (L1-wavelet)", "best": "best network"}
     rows = []
     for condition, intensity, block in intensity_blocks(report):
         for method, entry in block.get("lesions", {}).items() if condition == "magnitude" else ():
             if not entry:
                 continue
+            name = names[method]
+            if method == "best" and block.get("best"):
+                name = f"best: {block['best']['name']}"
             by_size = entry["by_diameter"]
             smallest = min(by_size, key=lambda d: float(d.removesuffix("px"))) if by_size else None
             rows.append(
                 {
                     "intensity": intensity,
                     "R": block["acceleration"],
-                    "method": names[method],
+                    "method": name,
                     "contrast recovery": entry["contrast_recovery"],
                     "CR smallest": by_size[smallest]["contrast_recovery"] if smallest else None,
                     "d' (median)": entry["detectability"],

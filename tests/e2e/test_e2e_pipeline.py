@@ -57,6 +57,20 @@ def test_whole_dag_writes_reports_and_beats_zero_filled(finished_project):
     assert len({entry["lesions"] for entry in lesions.values()}) == 1
     assert 0 < lesions["zero_filled"]["contrast_recovery"] < 1
     assert all(r["lesion_contrast_recovery"] for r in rows)
+    assert "Lesions and hallucinations" in result.stdout  # `mrirecon show`, printed at the end of the run
+
+
+def test_report_regenerates_every_readme_block(finished_project, tmp_path):
+    project, env, _ = finished_project
+    markers = ["benchmark-table", "findings-table", "lesion-table"]
+    readme = tmp_path / "README.md"
+    readme.write_text("".join(f"<!-- {m}:start -->\nold\n<!-- {m}:end -->\n" for m in markers))
+    result = run_cli(["mrirecon", "report", "--readme", str(readme), "--title", "Quick"], project, env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    text = readme.read_text()
+    assert "old" not in text and text.count("<!-- ") == 6
+    best = json.loads((project / "reports/metrics.json").read_text())["medium"]["best"]["name"]
+    assert f"| medium | 4 | best: {best} |" in text  # the lesion table names the best grid point
 
 
 def test_mlflow_parent_and_child_runs(finished_project):

@@ -149,6 +149,8 @@ def test_lesion_table_rows_from_a_report():
     report = {"conventions": {}, "high": {"acceleration": 8.0, "lesions": {"zero_filled": entry, "cs": None}}}
     rows = lesion_rows(report)
     assert len(rows) == 1 and rows[0]["method"] == "zero-filled" and rows[0]["CR smallest"] == 0.2
+    named = {"high": {**report["high"], "best": {"name": "image-L3-B8-E12-high"}, "lesions": {"best": entry}}}
+    assert [r["method"] for r in lesion_rows(named)] == ["best: image-L3-B8-E12-high"]
     table = lesion_markdown(report)
     assert "| high | 8 | zero-filled | 0.50 | 0.20 | 4.0 | 25% | 3 | 0.100 | 0.020 |" in table
     assert lesion_markdown({"conventions": {}, "high": {"acceleration": 8.0}}) == ""
