@@ -70,7 +70,8 @@ def test_report_regenerates_every_readme_block(finished_project, tmp_path):
     text = readme.read_text()
     assert "old" not in text and text.count("<!-- ") == 6
     best = json.loads((project / "reports/metrics.json").read_text())["medium"]["best"]["name"]
-    assert f"| medium | 4 | best: {best} |" in text  # the lesion table names the best grid point
+    lesion_block = text[text.index("<!-- lesion-table:start -->") : text.index("<!-- lesion-table:end -->")]
+    assert f"\n| medium | 4 | best: {best} | " in lesion_block  # the lesion table names the best grid point
 
 
 def test_mlflow_parent_and_child_runs(finished_project):
