@@ -40,8 +40,11 @@ def ui(
     try:
         wait_healthy(services)
         typer.echo(f"Prefect UI: {services[0].url}   (API {services[0].url}/api)")
-        typer.echo(f"MLflow UI:  {services[1].url}")
         typer.echo(f"MLflow runs of {experiment!r}: {experiment_url(services[1].url, experiment_id)}")
+        typer.echo(
+            f"MLflow UI:  {services[1].url}   (home page; MLflow opens other pages in GenAI mode unless the "
+            "'Model training' toggle is set: the link above sets it and shows the key columns)"
+        )
         typer.echo(
             f"To run against this server: export PREFECT_API_URL={services[0].url}/api ; "
             "then `mrirecon serve` registers the scheduled deployment. Ctrl-C stops both servers."

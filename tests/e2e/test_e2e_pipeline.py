@@ -64,11 +64,11 @@ def test_report_regenerates_every_readme_block(finished_project, tmp_path):
     project, env, _ = finished_project
     markers = ["benchmark-table", "findings-table", "lesion-table"]
     readme = tmp_path / "README.md"
-    readme.write_text("".join(f"<!-- {m}:start -->\nold\n<!-- {m}:end -->\n" for m in markers))
+    readme.write_text("".join(f"<!-- {m}:start -->\nSTALE-BLOCK\n<!-- {m}:end -->\n" for m in markers))
     result = run_cli(["mrirecon", "report", "--readme", str(readme), "--title", "Quick"], project, env)
     assert result.returncode == 0, result.stderr[-2000:]
     text = readme.read_text()
-    assert "old" not in text and text.count("<!-- ") == 6
+    assert "STALE-BLOCK" not in text and text.count("<!-- ") == 6
     best = json.loads((project / "reports/metrics.json").read_text())["medium"]["best"]["name"]
     lesion_block = text[text.index("<!-- lesion-table:start -->") : text.index("<!-- lesion-table:end -->")]
     assert f"\n| medium | 4 | best: {best} | " in lesion_block  # the lesion table names the best grid point
