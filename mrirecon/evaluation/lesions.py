@@ -69,8 +69,13 @@ class LesionCheck:
 
     @property
     def shown_slice(self) -> int:
-        """Position in :attr:`lesions` of the slice drawn in the lesion figure (the middle one)."""
-        return len(self.indices) // 2
+        """Position in :attr:`lesions` of the slice drawn in the lesion figure (:func:`shown_position`)."""
+        return shown_position(len(self.indices))
+
+
+def shown_position(count: int) -> int:
+    """Position, among ``count`` lesion-inserted slices, of the one drawn in the lesion figure: the middle one."""
+    return count // 2
 
 
 def evenly_spaced_indices(n: int, count: int | None) -> list[int]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from mrirecon.config import EvaluateParams
 from mrirecon.data.slice_set import SliceSet
-from mrirecon.evaluation.lesions import LesionCheck, lesion_set, score_lesions
+from mrirecon.evaluation.lesions import LesionCheck, lesion_set, score_lesions, shown_position
 from mrirecon.evaluation.report import PointResult, diagnostics, figure_indices
 from mrirecon.evaluation.uncertainty import subject_scores, with_uncertainty
 from mrirecon.mri.cs import choose_lambda, cs_reconstruct_batch
@@ -303,8 +303,8 @@ def score_point(
         keep, inserted = lesions
         without = recon.test[keep]
         result.lesions = score_lesions(inserted, test.images[keep], recon.lesions, without, evaluate.lesions)
-        middle = len(keep) // 2
-        result.lesion_shown = (recon.lesions[middle], without[middle])
+        shown = shown_position(len(keep))
+        result.lesion_shown = (recon.lesions[shown], without[shown])
     return result
 
 

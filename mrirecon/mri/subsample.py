@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mrirecon.seeding import rng_for
+
 MASK_TYPES = ("random", "equispaced")
 
 
@@ -111,6 +113,27 @@ def cartesian_mask(
     start = (width - num_low + 1) // 2
     mask[start : start + num_low] = True
     return mask
+
+
+def slice_mask(
+    width: int,
+    acceleration: float,
+    center_fraction: float,
+    mask_type: str,
+    seed: int,
+    subject: str,
+    slice_index: int,
+    intensity: str,
+) -> np.ndarray:
+    """The mask of one slice as the masks stage draws it: :func:`cartesian_mask` from the private generator
+    ``rng_for(seed, subject, slice_index, intensity)`` (:func:`mrirecon.seeding.rng_for`), so a slice's mask never
+    depends on other slices and a scan reconstructed under its IXI subject id gets the masks stage's masks.
+
+    Returns:
+        bool ``(width,)``, True = measured phase-encode column.
+    """
+    rng = rng_for(seed, subject, int(slice_index), intensity)
+    return cartesian_mask(width, acceleration, center_fraction, rng, mask_type)
 
 
 def achieved_acceleration(mask: np.ndarray) -> float:

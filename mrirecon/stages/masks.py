@@ -9,8 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mrirecon.data.storage import AtomicParquetWriter
-from mrirecon.mri.subsample import Intensity, achieved_acceleration, cartesian_mask
-from mrirecon.seeding import rng_for
+from mrirecon.mri.subsample import Intensity, achieved_acceleration, slice_mask
 
 MASK_SCHEMA = pa.schema(
     [
@@ -51,8 +50,16 @@ def generate_masks(
         for row in table.to_pylist():
             rows = []
             for intensity in intensities:
-                rng = rng_for(seed, row["subject"], row["slice_index"], intensity.name)
-                mask = cartesian_mask(row["width"], intensity.acceleration, intensity.center_fraction, rng, mask_type)
+                mask = slice_mask(
+                    row["width"],
+                    intensity.acceleration,
+                    intensity.center_fraction,
+                    mask_type,
+                    seed,
+                    row["subject"],
+                    row["slice_index"],
+                    intensity.name,
+                )
                 accel = achieved_acceleration(mask)
                 kept[intensity.name].append(int(mask.sum()))
                 rows.append(

@@ -34,9 +34,8 @@ from mrirecon.models.checkpoint import ModelSpec
 from mrirecon.models.inference import reconstruct
 from mrirecon.models.recipe import Recipe
 from mrirecon.mri.forward import measure, zero_filled_magnitude
-from mrirecon.mri.subsample import Intensity, achieved_acceleration, cartesian_mask
+from mrirecon.mri.subsample import Intensity, achieved_acceleration, slice_mask
 from mrirecon.mri.volume_metrics import volume_metrics
-from mrirecon.seeding import rng_for
 
 #: NIfTI volumes written, ``<out>/<name>.nii.gz``.
 VOLUMES = ("reference", "zero_filled", "reconstruction", "error", "field_of_view")
@@ -128,18 +127,21 @@ def require_recipe(spec: ModelSpec, where: str = "spec.json") -> Recipe:
 
 def slice_masks(simulation: Simulation, width: int, scan_key: str, slice_index: Sequence[int]) -> np.ndarray:
     """bool ``(N, width)`` phase-encode masks, one per axial slice, from
-    ``rng_for(mask_seed, scan_key, slice, intensity)`` (:func:`mrirecon.mri.subsample.cartesian_mask`);
+    ``rng_for(mask_seed, scan_key, slice, intensity)`` (:func:`mrirecon.mri.subsample.slice_mask`);
     every line when fully sampled."""
     if simulation.fully_sampled:
         return np.ones((len(slice_index), width), dtype=bool)
     return np.stack(
         [
-            cartesian_mask(
+            slice_mask(
                 width,
                 simulation.acceleration,
                 simulation.center_fraction,
-                rng_for(simulation.mask_seed, scan_key, int(z), simulation.intensity),
                 simulation.mask_type,
+                simulation.mask_seed,
+                scan_key,
+                z,
+                simulation.intensity,
             )
             for z in slice_index
         ]
